@@ -1,0 +1,34 @@
+# The one entry point for people: `make run`, `make test`, `make bench`, `make lint`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test bench lint proto install clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/tollgate up
+
+test: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check tollgate services tests bench
+	$(BIN)/ruff format --check tollgate services tests bench
+
+proto: $(STAMP)
+	$(BIN)/python -m tollgate.protogen
+
+clean:
+	rm -rf $(VENV) .tollgate
