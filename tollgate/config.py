@@ -201,7 +201,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             raise ConfigError(f"TOLLGATE_CONFIG: {config_file} does not exist")
     data = _load_yaml(config_file) if config_file else {}
 
-    addrs = {name: _env(env, f"TOLLGATE_{name.upper()}_ADDR", d) for name, d in DEFAULT_ADDRS.items()}
+    addrs = {
+        name: _env(env, f"TOLLGATE_{name.upper()}_ADDR", d) for name, d in DEFAULT_ADDRS.items()
+    }
     listens = {name: _env(env, f"TOLLGATE_{name.upper()}_LISTEN", addrs[name]) for name in addrs}
     try:
         http_port = int(_env(env, "TOLLGATE_HTTP_PORT", "8000"))

@@ -1,0 +1,159 @@
+"""The price catalogue: versioned prices per model, per million tokens.
+
+Setting a price adds a version effective from now; a call is billed at the version
+in force when it started, so changing a price never changes an old bill.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from importlib import resources
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, select
+
+from tollgate.config import Settings
+from tollgate.db import utcnow
+from tollgate.db.models import ModelPrice
+from tollgate.money import Price, check_currency, format_amount, to_nano
+
+DEFAULT_MAX_OUTPUT_TOKENS = 4096
+
+
+@dataclass(frozen=True)
+class PriceInput:
+    model: str
+    input: Decimal | str
+    output: Decimal | str
+    cached_input: Decimal | str | None
+    currency: str
+    max_output_tokens: int | None = None
+
+
+PRICES = ModelPrice.__table__
+
+
+def _row_to_price(row: Row[Any]) -> Price:
+    return Price(
+        model=row.model,
+        input_nano=row.input_nano,
+        output_nano=row.output_nano,
+        cached_input_nano=row.cached_input_nano,
+        currency=row.currency,
+        max_output_tokens=row.max_output_tokens,
+    )
+
+
+def price_at(conn: Connection, model: str, at: datetime) -> Price | None:
+    """The version of `model`'s price in force at `at`, or None when it has none."""
+    row = conn.execute(
+        select(PRICES)
+        .where(PRICES.c.model == model, PRICES.c.effective_from <= at)
+        .order_by(PRICES.c.effective_from.desc(), PRICES.c.id.desc())
+        .limit(1)
+    ).first()
+    return _row_to_price(row) if row else None
+
+
+def set_price(conn: Connection, price: PriceInput, effective_from: datetime | None = None) -> Price:
+    """Add a price version; raises MoneyError on a bad amount or currency."""
+    if not price.model.strip():
+        raise ValueError("model: must not be empty")
+    input_nano = to_nano(price.input)
+    cached = price.cached_input if price.cached_input is not None else price.input
+    max_output = price.max_output_tokens
+    if max_output is None:
+        current = price_at(conn, price.model, utcnow())
+        max_output = current.max_output_tokens if current else DEFAULT_MAX_OUTPUT_TOKENS
+    if max_output <= 0:
+        raise ValueError("max_output_tokens: must be positive")
+    values = {
+        "model": price.model.strip(),
+        "currency": check_currency(price.currency),
+        "input_nano": input_nano,
+        "output_nano": to_nano(price.output),
+        "cached_input_nano": to_nano(cached),
+        "max_output_tokens": max_output,
+        "effective_from": effective_from or utcnow(),
+    }
+    conn.execute(PRICES.insert().values(**values))
+    return Price(
+        model=values["model"],
+        input_nano=values["input_nano"],
+        output_nano=values["output_nano"],
+        cached_input_nano=values["cached_input_nano"],
+        currency=values["currency"],
+        max_output_tokens=max_output,
+    )
+
+
+def current_prices(conn: Connection) -> list[Price]:
+    """The price in force now of every model that has one, by model name."""
+    now = utcnow()
+    models = conn.execute(select(ModelPrice.model).distinct().order_by(ModelPrice.model)).scalars()
+    return [p for m in list(models) if (p := price_at(conn, m, now)) is not None]
+
+
+def describe(price: Price) -> dict[str, str | int]:
+    return {
+        "model": price.model,
+        "currency": price.currency,
+        "input": format_amount(price.input_nano),
+        "output": format_amount(price.output_nano),
+        "cached_input": format_amount(price.cached_input_nano),
+        "max_output_tokens": price.max_output_tokens,
+    }
+
+
+def default_prices() -> list[PriceInput]:
+    """The shipped catalogue: today's mainstream models plus `demo`."""
+    text = resources.files("tollgate").joinpath("data/default_prices.json").read_text()
+    return [
+        PriceInput(
+            model=item["model"],
+            input=item["input"],
+            output=item["output"],
+            cached_input=item.get("cached_input"),
+            currency=item["currency"],
+            max_output_tokens=item.get("max_output_tokens"),
+        )
+        for item in json.loads(text)["prices"]
+    ]
+
+
+def _same(price: Price, wanted: PriceInput) -> bool:
+    cached = wanted.cached_input if wanted.cached_input is not None else wanted.input
+    return (
+        price.currency == check_currency(wanted.currency)
+        and price.input_nano == to_nano(wanted.input)
+        and price.output_nano == to_nano(wanted.output)
+        and price.cached_input_nano == to_nano(cached)
+    )
+
+
+def seed_prices(engine: Engine, settings: Settings) -> int:
+    """Give every shipped model without a price its default, and make the YAML file's
+    prices current (a new version only where they differ). Returns versions added."""
+    added = 0
+    with engine.begin() as conn:
+        now = utcnow()
+        for wanted in default_prices():
+            if price_at(conn, wanted.model, now) is None:
+                set_price(conn, wanted, effective_from=now)
+                added += 1
+        for configured in settings.prices:
+            wanted = PriceInput(
+                configured.model,
+                configured.input,
+                configured.output,
+                configured.cached_input,
+                configured.currency,
+            )
+            current = price_at(conn, wanted.model, now)
+            if current is None or not _same(current, wanted):
+                set_price(conn, wanted, effective_from=now)
+                added += 1
+    return added

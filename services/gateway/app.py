@@ -1,0 +1,147 @@
+"""The gateway's HTTP app: OpenAI-compatible routes, OpenAI-format errors."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import grpc
+from sqlalchemy import Engine
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from services.gateway.auth import KeyCache, secret_from
+from services.gateway.chat import ChatDeps, chat_completions
+from services.gateway.errors import ApiError, unavailable
+from tollgate.config import Settings
+from tollgate.v1 import (
+    budget_pb2,
+    budget_pb2_grpc,
+    metering_pb2,
+    metering_pb2_grpc,
+    router_pb2_grpc,
+)
+
+log = logging.getLogger(__name__)
+CREATED = int(time.time())
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _api(handler: Handler) -> Handler:
+    """Answer ApiErrors in OpenAI's format; never let a traceback reach the client."""
+
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return exc.response()
+
+    return wrapped
+
+
+def create_app(
+    settings: Settings,
+    engine: Engine,
+    *,
+    budget: budget_pb2_grpc.BudgetStub,
+    router: router_pb2_grpc.RouterStub,
+    metering: metering_pb2_grpc.MeteringStub,
+) -> Starlette:
+    keys = KeyCache(engine)
+    routes = settings.routes()
+    deps = ChatDeps(keys=keys, routes=routes, budget=budget, router=router)
+
+    async def chat(request: Request) -> Response:
+        return await chat_completions(request, deps)
+
+    async def models(request: Request) -> Response:
+        await keys.resolve(secret_from(request), fresh=True)
+        data = [
+            {"id": name, "object": "model", "created": CREATED, "owned_by": route.provider}
+            for name, route in sorted(routes.items())
+        ]
+        return JSONResponse({"object": "list", "data": data})
+
+    async def usage(request: Request) -> Response:
+        caller = await keys.resolve(secret_from(request), fresh=True)
+        period = request.query_params.get("period", "")
+        try:
+            report, status = await asyncio.gather(
+                metering.GetUsageReport(
+                    metering_pb2.UsageReportRequest(project_id=caller.project_id, period=period),
+                    timeout=10,
+                ),
+                budget.GetBudgetStatus(
+                    budget_pb2.GetBudgetStatusRequest(project_id=caller.project_id), timeout=10
+                ),
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                raise ApiError(400, exc.details() or "bad period", param="period") from None
+            raise unavailable("metering") from None
+        return JSONResponse(
+            {
+                "object": "usage",
+                "project": caller.project,
+                "period": report.period,
+                "currency": caller.currency,
+                "total": report.total.amount,
+                "requests": report.requests,
+                "input_tokens": report.input_tokens,
+                "output_tokens": report.output_tokens,
+                "cached_tokens": report.cached_tokens,
+                "budget": {
+                    "period": status.period,
+                    "limit": status.limit.amount or None,
+                    "spent": status.spent.amount,
+                    "reserved": status.reserved.amount,
+                    "remaining": status.remaining.amount or None,
+                },
+                "by_model": [
+                    {
+                        "model": line.model,
+                        "total": line.total.amount,
+                        "requests": line.requests,
+                        "input_tokens": line.input_tokens,
+                        "output_tokens": line.output_tokens,
+                        "cached_tokens": line.cached_tokens,
+                    }
+                    for line in report.by_model
+                ],
+            }
+        )
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 404:
+            message = f"Unknown request URL: {request.method} {request.url.path}."
+        elif exc.status_code == 405:
+            message = f"Method {request.method} is not allowed for {request.url.path}."
+        else:
+            message = str(exc.detail)
+        return ApiError(exc.status_code, message, headers=exc.headers).response()
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+        return ApiError(
+            500, "tollgate hit an internal error; it has been logged.", type="server_error"
+        ).response()
+
+    return Starlette(
+        routes=[
+            Route("/v1/chat/completions", _api(chat), methods=["POST"]),
+            Route("/v1/models", _api(models), methods=["GET"]),
+            Route("/v1/usage", _api(usage), methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ],
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+    )

@@ -1,0 +1,184 @@
+"""POST /v1/chat/completions: authenticate, validate, reserve, relay, answer.
+
+The router records usage with metering, so a client that goes away mid-stream
+still leaves a ledger row; this module only cancels the router call then."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from services.gateway.auth import Caller, KeyCache, secret_from
+from services.gateway.errors import (
+    ApiError,
+    bad_request,
+    budget_exceeded,
+    invalid_key,
+    unavailable,
+    unknown_model,
+)
+from services.gateway.validation import ChatParams, chat_params, parse_json
+from tollgate import tokens
+from tollgate.config import Route
+from tollgate.v1 import budget_pb2, budget_pb2_grpc, common_pb2, router_pb2, router_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+AUTHORIZE_TIMEOUT_SECONDS = 10.0
+SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+Decision = budget_pb2.AuthorizeResponse
+
+
+@dataclass
+class ChatDeps:
+    keys: KeyCache
+    routes: dict[str, Route]
+    budget: budget_pb2_grpc.BudgetStub
+    router: router_pb2_grpc.RouterStub
+
+
+def _error_from_event(error: common_pb2.Error) -> ApiError:
+    return ApiError(
+        error.http_status or 502,
+        error.message or "The upstream call failed.",
+        type=error.type or "api_error",
+        code=error.code or None,
+        param=error.param or None,
+    )
+
+
+async def _authorize(
+    deps: ChatDeps,
+    request_id: str,
+    caller: Caller,
+    secret: str,
+    route: Route,
+    params: ChatParams,
+    prompt_tokens: int,
+) -> None:
+    try:
+        answer = await deps.budget.Authorize(
+            budget_pb2.AuthorizeRequest(
+                request_id=request_id,
+                caller=common_pb2.Caller(
+                    project_id=caller.project_id, key_id=caller.key_id, end_user=params.user
+                ),
+                model=route.served_model,
+                prompt_tokens_estimate=prompt_tokens,
+                max_completion_tokens=params.max_tokens * params.n,
+            ),
+            timeout=AUTHORIZE_TIMEOUT_SECONDS,
+        )
+    except grpc.aio.AioRpcError as exc:
+        log.warning("authorize %s failed: %s", request_id, exc.code())
+        raise unavailable("budget") from None
+    if answer.decision == Decision.ALLOWED:
+        return
+    if answer.decision == Decision.KEY_REVOKED:
+        deps.keys.forget(secret)
+        raise invalid_key("This API key has been revoked.")
+    if answer.decision == Decision.BUDGET_EXCEEDED:
+        raise budget_exceeded(answer.message)
+    if answer.decision == Decision.MODEL_NOT_PRICED:
+        raise bad_request(answer.message, param="model", code="model_not_priced")
+    raise unavailable("budget")
+
+
+async def _release(deps: ChatDeps, request_id: str) -> None:
+    try:
+        await deps.budget.Release(budget_pb2.ReleaseRequest(request_id=request_id), timeout=5)
+    except grpc.aio.AioRpcError:  # the reservation expires on its own
+        log.warning("release of %s failed; it will expire", request_id)
+
+
+async def _drain(call: grpc.aio.UnaryStreamCall) -> None:
+    try:
+        while await call.read() is not grpc.aio.EOF:
+            pass
+    except grpc.aio.AioRpcError:
+        pass
+
+
+async def _sse(first: router_pb2.ChatEvent, call: grpc.aio.UnaryStreamCall) -> AsyncIterator[bytes]:
+    try:
+        event = first
+        while True:
+            kind = event.WhichOneof("event")
+            if kind == "chunk":
+                yield b"data: " + event.chunk + b"\n\n"
+            elif kind == "error":
+                body = _error_from_event(event.error).body()
+                yield b"data: " + json.dumps(body).encode() + b"\n\n"
+                return
+            try:
+                event = await call.read()
+            except grpc.aio.AioRpcError as exc:
+                log.warning("router stream broke: %s", exc.code())
+                body = ApiError(502, "The upstream stream broke.", type="api_error").body()
+                yield b"data: " + json.dumps(body).encode() + b"\n\n"
+                return
+            if event is grpc.aio.EOF:
+                break
+        yield b"data: [DONE]\n\n"
+    finally:
+        call.cancel()  # the client went away: stop the router, which stops the upstream
+
+
+async def chat_completions(request: Request, deps: ChatDeps) -> Response:
+    started_ms = int(time.time() * 1000)
+    request_id = "req_" + uuid.uuid4().hex
+    secret = secret_from(request)
+    caller = await deps.keys.resolve(secret)
+    raw = await request.body()
+    params = chat_params(parse_json(raw))
+    route = deps.routes.get(params.model)
+    if route is None:
+        raise unknown_model(params.model)
+    prompt_tokens = tokens.count_chat_prompt(params.messages, route.served_model, params.tools)
+    await _authorize(deps, request_id, caller, secret, route, params, prompt_tokens)
+
+    call = deps.router.ChatCompletion(
+        router_pb2.ChatRequest(
+            request_id=request_id,
+            caller=common_pb2.Caller(
+                project_id=caller.project_id, key_id=caller.key_id, end_user=params.user
+            ),
+            model=params.model,
+            stream=params.stream,
+            include_usage=params.include_usage,
+            body=raw,
+            prompt_tokens_estimate=prompt_tokens,
+            started_at_unix_ms=started_ms,
+        )
+    )
+    try:
+        first = await call.read()
+    except grpc.aio.AioRpcError as exc:
+        call.cancel()
+        # The router never answered, so it recorded nothing: free the reservation here.
+        log.warning("router call %s failed: %s", request_id, exc.code())
+        await _release(deps, request_id)
+        raise unavailable("router") from None
+    if first is grpc.aio.EOF:
+        await _release(deps, request_id)
+        raise unavailable("router")
+    headers = {"x-request-id": request_id}
+    kind = first.WhichOneof("event")
+    if kind != "chunk":
+        # Let the router finish (it records usage as it ends) rather than cancel it.
+        await _drain(call)
+    if kind == "error":
+        raise _error_from_event(first.error)
+    if kind == "response":
+        return Response(first.response, media_type="application/json", headers=headers)
+    return StreamingResponse(
+        _sse(first, call), media_type="text/event-stream", headers={**headers, **SSE_HEADERS}
+    )

@@ -1,0 +1,1 @@
+"""The metering service: token counting, the usage ledger and reports."""

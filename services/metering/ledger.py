@@ -1,0 +1,79 @@
+"""The usage ledger: one row per upstream call, written once whatever the retries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from tollgate.db import is_sqlite, utcnow
+from tollgate.db.models import LedgerEntry
+
+LEDGER = LedgerEntry.__table__
+
+
+@dataclass(frozen=True)
+class Entry:
+    request_id: str
+    project_id: str
+    key_id: str
+    end_user: str
+    model_requested: str
+    model_served: str
+    provider: str
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    reasoning_tokens: int
+    usage_source: str  # provider | estimated
+    cost_nano: int
+    currency: str
+    status: str  # ok | failed | partial
+    http_status: int
+    stream: bool
+    latency_ms: int
+    started_at: datetime
+
+
+@dataclass(frozen=True)
+class Recorded:
+    cost_nano: int
+    currency: str
+    duplicate: bool
+
+
+class UsageLedger:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._insert = sqlite.insert if is_sqlite(engine) else postgresql.insert
+
+    def find(self, request_id: str) -> Recorded | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(LEDGER.c.cost_nano, LEDGER.c.currency).where(
+                    LEDGER.c.request_id == request_id
+                )
+            ).first()
+            conn.rollback()
+        return Recorded(row.cost_nano, row.currency, True) if row else None
+
+    def add(self, entry: Entry) -> Recorded:
+        """Insert the row unless its request id is already there (then keep the first)."""
+        values = {**entry.__dict__, "recorded_at": utcnow()}
+        with self.engine.begin() as conn:
+            inserted = conn.execute(
+                self._insert(LEDGER)
+                .values(**values)
+                .on_conflict_do_nothing(index_elements=["request_id"])
+            ).rowcount
+        if inserted:
+            return Recorded(entry.cost_nano, entry.currency, False)
+        found = self.find(entry.request_id)
+        assert found is not None
+        return found
+
+
+def from_unix_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC) if ms else utcnow()

@@ -1,0 +1,165 @@
+"""Operator actions on projects and keys, shared by the CLI and the admin API.
+
+Each action is one transaction: it either happens whole or not at all. Changes take
+effect from the next request: the gateway's key cache is re-checked by Budget on
+every call, and budgets and prices are read inside each reservation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, Row, select, update
+from sqlalchemy.exc import IntegrityError
+
+from tollgate.db import as_utc, utcnow
+from tollgate.db.models import ApiKey, Project
+from tollgate.keys import display_prefix, hash_secret, new_id, new_secret
+from tollgate.money import check_currency, format_amount, to_nano
+
+PROJECTS = Project.__table__
+KEYS = ApiKey.__table__
+
+
+class AdminError(ValueError):
+    """A request an operator can fix; the message says how."""
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    id: str
+    name: str
+    currency: str
+    monthly_budget: str | None  # decimal string
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    id: str
+    project_id: str
+    name: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class NewKey:
+    info: KeyInfo
+    secret: str  # shown once, never stored
+
+
+def _project(row: Row[Any]) -> ProjectInfo:
+    budget = row.monthly_budget_nano
+    return ProjectInfo(
+        id=row.id,
+        name=row.name,
+        currency=row.currency,
+        monthly_budget=None if budget is None else format_amount(budget),
+        created_at=as_utc(row.created_at),
+    )
+
+
+def _key(row: Row[Any]) -> KeyInfo:
+    revoked = row.revoked_at
+    return KeyInfo(
+        id=row.id,
+        project_id=row.project_id,
+        name=row.name,
+        prefix=row.prefix,
+        created_at=as_utc(row.created_at),
+        revoked_at=None if revoked is None else as_utc(revoked),
+    )
+
+
+def create_project(
+    engine: Engine, name: str, *, currency: str = "CNY", monthly_budget: str | Decimal | None = None
+) -> ProjectInfo:
+    name = name.strip()
+    if not name:
+        raise AdminError("project name must not be empty")
+    values = {
+        "id": new_id("proj"),
+        "name": name,
+        "currency": check_currency(currency),
+        "monthly_budget_nano": None if monthly_budget is None else to_nano(monthly_budget),
+        "created_at": utcnow(),
+    }
+    try:
+        with engine.begin() as conn:
+            conn.execute(PROJECTS.insert().values(**values))
+    except IntegrityError as exc:
+        raise AdminError(f"a project named {name!r} already exists") from exc
+    return get_project(engine, name)
+
+
+def set_monthly_budget(engine: Engine, name: str, amount: str | Decimal | None) -> ProjectInfo:
+    project = get_project(engine, name)
+    with engine.begin() as conn:
+        conn.execute(
+            update(PROJECTS)
+            .where(PROJECTS.c.id == project.id)
+            .values(monthly_budget_nano=None if amount is None else to_nano(amount))
+        )
+    return get_project(engine, name)
+
+
+def get_project(engine: Engine, name_or_id: str) -> ProjectInfo:
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(PROJECTS).where((PROJECTS.c.name == name_or_id) | (PROJECTS.c.id == name_or_id))
+        ).first()
+        conn.rollback()
+    if row is None:
+        raise AdminError(f"no project named {name_or_id!r}")
+    return _project(row)
+
+
+def list_projects(engine: Engine) -> list[ProjectInfo]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(PROJECTS).order_by(PROJECTS.c.name)).all()
+        conn.rollback()
+    return [_project(row) for row in rows]
+
+
+def create_key(engine: Engine, project: str, name: str = "") -> NewKey:
+    owner = get_project(engine, project)
+    secret = new_secret()
+    values = {
+        "id": new_id("key"),
+        "project_id": owner.id,
+        "name": name,
+        "prefix": display_prefix(secret),
+        "key_hash": hash_secret(secret),
+        "created_at": utcnow(),
+        "revoked_at": None,
+    }
+    with engine.begin() as conn:
+        conn.execute(KEYS.insert().values(**values))
+        row = conn.execute(select(KEYS).where(KEYS.c.id == values["id"])).one()
+    return NewKey(_key(row), secret)
+
+
+def list_keys(engine: Engine, project: str) -> list[KeyInfo]:
+    owner = get_project(engine, project)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(KEYS).where(KEYS.c.project_id == owner.id).order_by(KEYS.c.created_at)
+        ).all()
+        conn.rollback()
+    return [_key(row) for row in rows]
+
+
+def revoke_key(engine: Engine, key_id: str) -> KeyInfo:
+    with engine.begin() as conn:
+        row = conn.execute(select(KEYS).where(KEYS.c.id == key_id)).first()
+        if row is None:
+            raise AdminError(f"no key with id {key_id!r}")
+        if row.revoked_at is None:
+            conn.execute(update(KEYS).where(KEYS.c.id == key_id).values(revoked_at=utcnow()))
+        row = conn.execute(select(KEYS).where(KEYS.c.id == key_id)).one()
+    return _key(row)

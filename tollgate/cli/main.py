@@ -1,0 +1,300 @@
+"""The `tollgate` command: run the services, and manage projects, keys, prices and bills."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import Engine
+
+from tollgate import admin
+from tollgate.config import ConfigError, Settings, load_settings
+from tollgate.db import make_engine, upgrade
+from tollgate.money import MoneyError
+
+SERVICES = ("gateway", "router", "metering", "budget")
+
+
+def _engine(settings: Settings) -> Engine:
+    """The database, brought up to the current schema first (a no-op when it is)."""
+    upgrade(settings.database_url)
+    return make_engine(settings.database_url)
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from tollgate import telemetry
+
+    telemetry.setup(args.service, settings.log_level)
+    if args.service == "gateway":
+        from services.gateway.main import main as serve
+    elif args.service == "router":
+        from services.router.main import main as serve
+    elif args.service == "metering":
+        from services.metering.main import main as serve
+    else:
+        from services.budget.main import main as serve
+    serve(settings)
+    return 0
+
+
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    from tollgate.cli import supervisor
+
+    upgrade(settings.database_url)
+    providers = ", ".join(f"{p.name} ({p.kind})" for p in settings.providers)
+    print(f"tollgate: state in {settings.home}; providers: {providers}", flush=True)
+    return supervisor.run(settings)
+
+
+def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    upgrade(settings.database_url)
+    from services.budget.prices import seed_prices
+
+    engine = make_engine(settings.database_url)
+    added = seed_prices(engine, settings)
+    engine.dispose()
+    print(f"database is at the current schema; {added} price versions added")
+    return 0
+
+
+def cmd_project_create(settings: Settings, args: argparse.Namespace) -> int:
+    project = admin.create_project(
+        _engine(settings), args.name, currency=args.currency, monthly_budget=args.monthly_budget
+    )
+    budget = f"{project.currency} {project.monthly_budget}" if project.monthly_budget else "none"
+    print(f"created project {project.name} ({project.id}); monthly budget: {budget}")
+    return 0
+
+
+def cmd_project_list(settings: Settings, args: argparse.Namespace) -> int:
+    projects = admin.list_projects(_engine(settings))
+    if args.json:
+        print(
+            json.dumps([{**p.__dict__, "created_at": p.created_at.isoformat()} for p in projects])
+        )
+        return 0
+    print(f"{'ID':<22} {'NAME':<24} {'CURRENCY':<8} MONTHLY BUDGET")
+    for p in projects:
+        print(f"{p.id:<22} {p.name:<24} {p.currency:<8} {p.monthly_budget or '-'}")
+    return 0
+
+
+def cmd_project_budget(settings: Settings, args: argparse.Namespace) -> int:
+    amount = None if args.amount.lower() == "none" else args.amount
+    project = admin.set_monthly_budget(_engine(settings), args.name, amount)
+    print(f"{project.name}: monthly budget {project.monthly_budget or 'none'} {project.currency}")
+    return 0
+
+
+def cmd_key_create(settings: Settings, args: argparse.Namespace) -> int:
+    created = admin.create_key(_engine(settings), args.project, args.name or "")
+    if args.json:
+        print(json.dumps({"id": created.info.id, "secret": created.secret}))
+        return 0
+    print(f"created key {created.info.id} for project {args.project}")
+    print("secret (shown once; store it now):")
+    print(created.secret)
+    return 0
+
+
+def cmd_key_list(settings: Settings, args: argparse.Namespace) -> int:
+    keys = admin.list_keys(_engine(settings), args.project)
+    print(f"{'ID':<22} {'PREFIX':<14} {'NAME':<20} {'CREATED':<20} STATUS")
+    for k in keys:
+        status = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
+        created = f"{k.created_at:%Y-%m-%d %H:%M}"
+        print(f"{k.id:<22} {k.prefix + '…':<14} {k.name:<20} {created:<20} {status}")
+    return 0
+
+
+def cmd_key_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    key = admin.revoke_key(_engine(settings), args.key_id)
+    print(f"revoked key {key.id}; calls with it are refused from the next request")
+    return 0
+
+
+def cmd_price_set(settings: Settings, args: argparse.Namespace) -> int:
+    from services.budget.prices import PriceInput, describe, set_price
+
+    engine = _engine(settings)
+    with engine.begin() as conn:
+        price = set_price(
+            conn,
+            PriceInput(
+                model=args.model,
+                input=args.input,
+                output=args.output,
+                cached_input=args.cached_input,
+                currency=args.currency,
+                max_output_tokens=args.max_output_tokens,
+            ),
+        )
+    shown = describe(price)
+    print(
+        f"{shown['model']}: input {shown['input']}, output {shown['output']}, cached input "
+        f"{shown['cached_input']} {shown['currency']} per million tokens, from now on"
+    )
+    return 0
+
+
+def cmd_price_list(settings: Settings, args: argparse.Namespace) -> int:
+    from services.budget.prices import current_prices, describe
+
+    with _engine(settings).connect() as conn:
+        prices = [describe(p) for p in current_prices(conn)]
+    if args.json:
+        print(json.dumps(prices))
+        return 0
+    print(f"{'MODEL':<28} {'CUR':<4} {'INPUT':>10} {'OUTPUT':>10} {'CACHED':>10}  (per 1M tokens)")
+    for p in prices:
+        print(
+            f"{p['model']:<28} {p['currency']:<4} {p['input']:>10} {p['output']:>10} "
+            f"{p['cached_input']:>10}"
+        )
+    return 0
+
+
+def cmd_bill(settings: Settings, args: argparse.Namespace) -> int:
+    from services.metering.reports import usage_report
+    from tollgate.money import format_amount
+
+    engine = _engine(settings)
+    project = admin.get_project(engine, args.project)
+    report = usage_report(engine, project.id, args.month)
+    lines = [
+        {
+            "model": line.model,
+            "total": format_amount(line.total_nano),
+            "requests": line.requests,
+            "input_tokens": line.input_tokens,
+            "output_tokens": line.output_tokens,
+            "cached_tokens": line.cached_tokens,
+        }
+        for line in report.by_model
+    ]
+    bill = {
+        "project": report.project,
+        "project_id": report.project_id,
+        "period": report.period,
+        "currency": report.currency,
+        "total": format_amount(report.total_nano),
+        "requests": report.requests,
+        "input_tokens": report.input_tokens,
+        "output_tokens": report.output_tokens,
+        "cached_tokens": report.cached_tokens,
+        "by_model": lines,
+    }
+    if args.json:
+        print(json.dumps(bill, indent=2))
+        return 0
+    print(f"Bill for {bill['project']}, {bill['period']}: {bill['currency']} {bill['total']}")
+    print(
+        f"{bill['requests']} requests, {bill['input_tokens']} input tokens, "
+        f"{bill['output_tokens']} output tokens"
+    )
+    print(f"\n{'MODEL':<28} {'REQUESTS':>9} {'INPUT':>12} {'OUTPUT':>12} {'TOTAL':>16}")
+    for line in lines:
+        print(
+            f"{line['model']:<28} {line['requests']:>9} {line['input_tokens']:>12} "
+            f"{line['output_tokens']:>12} {line['total']:>16}"
+        )
+    return 0
+
+
+def cmd_mock_upstream(settings: Settings, args: argparse.Namespace) -> int:
+    from tollgate import mockupstream
+
+    mockupstream.run(args.host, args.port, latency_ms=args.latency_ms)
+    return 0
+
+
+def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
+    from tollgate.grpcutil import check_health
+
+    addr = args.addr or settings.addrs[args.service]
+    healthy = check_health(addr, timeout=2)
+    print(f"{addr}: {'SERVING' if healthy else 'NOT SERVING'}")
+    return 0 if healthy else 1
+
+
+Command = Callable[[Settings, argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tollgate", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(parent: argparse._SubParsersAction, name: str, fn: Command, help: str):  # type: ignore[type-arg]
+        p = parent.add_parser(name, help=help, description=help)
+        p.set_defaults(fn=fn)
+        return p
+
+    p = command(sub, "serve", cmd_serve, "run one service in this process")
+    p.add_argument("service", choices=SERVICES)
+    command(sub, "up", cmd_up, "run the whole suite, restarting crashed services")
+    p = command(sub, "health", cmd_health, "check a service with the gRPC health protocol")
+    p.add_argument("service", choices=SERVICES)
+    p.add_argument("--addr", help="address to check (default: the configured one)")
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db", required=True)
+    command(db, "upgrade", cmd_db_upgrade, "apply migrations and seed the default prices")
+
+    project = sub.add_parser("project", help="projects").add_subparsers(dest="sub", required=True)
+    p = command(project, "create", cmd_project_create, "create a project")
+    p.add_argument("name")
+    p.add_argument("--monthly-budget", help="hard monthly limit, e.g. 500 (default: none)")
+    p.add_argument("--currency", default="CNY", help="CNY or USD (default CNY)")
+    p = command(project, "list", cmd_project_list, "list projects")
+    p.add_argument("--json", action="store_true")
+    p = command(project, "budget", cmd_project_budget, "set or clear (none) a monthly budget")
+    p.add_argument("name")
+    p.add_argument("amount")
+
+    key = sub.add_parser("key", help="API keys").add_subparsers(dest="sub", required=True)
+    p = command(key, "create", cmd_key_create, "create a key; prints its secret once")
+    p.add_argument("--project", required=True)
+    p.add_argument("--name", help="a label for the key")
+    p.add_argument("--json", action="store_true")
+    p = command(key, "list", cmd_key_list, "list a project's keys")
+    p.add_argument("--project", required=True)
+    p = command(key, "revoke", cmd_key_revoke, "revoke a key from the next request on")
+    p.add_argument("key_id")
+
+    price = sub.add_parser("price", help="the price catalogue").add_subparsers(
+        dest="sub", required=True
+    )
+    p = command(price, "set", cmd_price_set, "set a model's price per million tokens from now")
+    p.add_argument("model")
+    p.add_argument("--input", required=True)
+    p.add_argument("--output", required=True)
+    p.add_argument("--cached-input")
+    p.add_argument("--currency", default="USD")
+    p.add_argument("--max-output-tokens", type=int)
+    p = command(price, "list", cmd_price_list, "the prices in force now")
+    p.add_argument("--json", action="store_true")
+
+    p = command(sub, "bill", cmd_bill, "a project's bill for a month")
+    p.add_argument("--project", required=True)
+    p.add_argument("--month", help="YYYY-MM (default: this month, UTC)")
+    p.add_argument("--json", action="store_true")
+
+    p = command(sub, "mock-upstream", cmd_mock_upstream, "a local OpenAI-compatible test upstream")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=9000)
+    p.add_argument("--latency-ms", type=float, default=0.0)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        code = args.fn(settings, args)
+    except (ConfigError, admin.AdminError, MoneyError, ValueError) as exc:
+        print(f"tollgate: {exc}", file=sys.stderr)
+        code = 2
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
