@@ -17,6 +17,8 @@ from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 NANO_PER_UNIT = 10**9
 TOKENS_PER_PRICE_UNIT = 1_000_000  # prices are per million tokens
 CURRENCIES = ("CNY", "USD")
+# Amounts fit a signed 64-bit nano-unit integer with room for sums.
+MAX_AMOUNT = Decimal(10**9)
 
 _EXACT = Context(prec=60)
 
@@ -33,6 +35,8 @@ def parse_amount(text: str | Decimal | int, what: str = "amount") -> Decimal:
         raise MoneyError(f"{what}: {text!r} is not a decimal number") from exc
     if not value.is_finite() or value < 0:
         raise MoneyError(f"{what}: {text!r} must be a finite, non-negative number")
+    if value >= MAX_AMOUNT:
+        raise MoneyError(f"{what}: {text!r} is too large (at most {MAX_AMOUNT - 1})")
     if value != value.quantize(Decimal(1).scaleb(-9), context=_EXACT):
         raise MoneyError(f"{what}: {text!r} has more than 9 decimal places")
     return value

@@ -1,0 +1,328 @@
+"""The whole suite, called with the official OpenAI SDK, as a user would."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from decimal import Decimal
+
+import httpx
+import openai
+import pytest
+from sqlalchemy import select
+
+from tests.e2e.suite import Suite
+from tollgate import admin, tokens
+from tollgate.db.models import LedgerEntry
+from tollgate.money import from_nano
+
+MESSAGES = [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": "What is a token bucket?"},
+]
+
+
+def unique(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
+def client(suite: Suite, secret: str, **kw: object) -> openai.OpenAI:
+    return openai.OpenAI(base_url=suite.base_url, api_key=secret, max_retries=0, **kw)  # type: ignore[arg-type]
+
+
+def ledger_rows(suite: Suite, project_id: str) -> list[LedgerEntry]:
+    with suite.engine.connect() as conn:
+        return list(
+            conn.execute(select(LedgerEntry.__table__).where(LedgerEntry.project_id == project_id))
+        )
+
+
+def wait_rows(suite: Suite, project_id: str, count: int, timeout: float = 15) -> list:  # type: ignore[type-arg]
+    """Usage is recorded by the router right after the answer; wait for it to land."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = ledger_rows(suite, project_id)
+        if len(rows) >= count or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.05)
+
+
+def test_chat_completion_with_the_sync_sdk(suite: Suite) -> None:
+    project, secret = suite.project_with_key(unique("sync"))
+    raw = client(suite, secret).chat.completions.with_raw_response.create(
+        model="demo",
+        messages=MESSAGES,
+        user="alice",  # type: ignore[arg-type]
+    )
+    reply = raw.parse()
+    assert raw.headers["x-request-id"].startswith("req_")
+    assert reply.choices[0].message.content.startswith("Hello from tollgate")
+    assert "What is a token bucket?" in reply.choices[0].message.content
+    assert reply.usage.prompt_tokens == tokens.count_chat_prompt(MESSAGES, "demo")
+    (row,) = wait_rows(suite, project, 1)
+    assert row.request_id == raw.headers["x-request-id"]
+    assert (row.prompt_tokens, row.completion_tokens) == (
+        reply.usage.prompt_tokens,
+        reply.usage.completion_tokens,
+    )
+    assert (row.end_user, row.status, row.usage_source) == ("alice", "ok", "provider")
+    # demo costs CNY 21 / 105 per million tokens
+    expected = (Decimal(row.prompt_tokens) * 21 + Decimal(row.completion_tokens) * 105) / 10**6
+    assert from_nano(row.cost_nano) == expected
+
+
+def test_streaming_matches_the_non_streaming_answer(suite: Suite) -> None:
+    project, secret = suite.project_with_key(unique("stream"))
+    sdk = client(suite, secret)
+    whole = sdk.chat.completions.create(model="demo", messages=MESSAGES)  # type: ignore[arg-type]
+    chunks = list(
+        sdk.chat.completions.create(
+            model="demo",
+            messages=MESSAGES,  # type: ignore[arg-type]
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == whole.choices[0].message.content
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    rows = wait_rows(suite, project, 2)
+    assert sorted(r.stream for r in rows) == [False, True]
+    assert rows[0].cost_nano == rows[1].cost_nano > 0
+
+
+def test_streaming_without_include_usage_sends_no_usage(suite: Suite) -> None:
+    _, secret = suite.project_with_key(unique("nousage"))
+    chunks = list(
+        client(suite, secret).chat.completions.create(
+            model="demo",
+            messages=MESSAGES,
+            stream=True,  # type: ignore[arg-type]
+        )
+    )
+    assert chunks and all(c.usage is None for c in chunks)
+    assert all(c.choices for c in chunks)
+
+
+def test_the_async_sdk_streams_and_answers_concurrently(suite: Suite) -> None:
+    project, secret = suite.project_with_key(unique("async"))
+
+    async def main() -> list[str]:
+        sdk = openai.AsyncOpenAI(base_url=suite.base_url, api_key=secret, max_retries=0)
+
+        async def one(i: int) -> str:
+            messages = [{"role": "user", "content": f"question {i}"}]
+            stream = await sdk.chat.completions.create(
+                model="demo",
+                messages=messages,
+                stream=True,  # type: ignore[arg-type]
+            )
+            return "".join([c.choices[0].delta.content or "" async for c in stream])
+
+        try:
+            return await asyncio.gather(*(one(i) for i in range(10)))
+        finally:
+            await sdk.close()
+
+    answers = asyncio.run(main())
+    assert all(f"question {i}" in answer for i, answer in enumerate(answers))
+    assert len(wait_rows(suite, project, 10)) == 10
+
+
+def test_an_unknown_key_gets_401_in_openai_format(suite: Suite) -> None:
+    with pytest.raises(openai.AuthenticationError) as info:
+        client(suite, "tg-not-a-real-key").chat.completions.create(
+            model="demo",
+            messages=MESSAGES,  # type: ignore[arg-type]
+        )
+    assert info.value.status_code == 401
+    assert info.value.body["code"] == "invalid_api_key"  # type: ignore[index]
+    reply = httpx.post(f"{suite.base_url}/chat/completions", json={"model": "demo"})
+    assert reply.status_code == 401
+    assert set(reply.json()["error"]) == {"message", "type", "param", "code"}
+
+
+def test_a_revoked_key_is_refused_from_the_next_request(suite: Suite) -> None:
+    name = unique("revoke")
+    _, secret = suite.project_with_key(name)
+    sdk = client(suite, secret)
+    sdk.chat.completions.create(model="demo", messages=MESSAGES)  # type: ignore[arg-type]
+    (key,) = admin.list_keys(suite.engine, name)
+    suite.cli("key", "revoke", key.id)
+    with pytest.raises(openai.AuthenticationError) as info:
+        sdk.chat.completions.create(model="demo", messages=MESSAGES)  # type: ignore[arg-type]
+    assert "revoked" in info.value.message
+    with pytest.raises(openai.AuthenticationError):
+        sdk.models.list()
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        (b"{not json", None),
+        (b"[1, 2]", None),
+        (b"", None),
+        (json.dumps({"messages": MESSAGES}).encode(), "model"),
+        (json.dumps({"model": "demo"}).encode(), "messages"),
+        (json.dumps({"model": "demo", "messages": []}).encode(), "messages"),
+        (
+            json.dumps(
+                {"model": "demo", "messages": [{"role": "wizard", "content": "x"}]}
+            ).encode(),
+            "messages[0].role",
+        ),
+        (
+            json.dumps({"model": "demo", "messages": [{"role": "user"}]}).encode(),
+            "messages[0].content",
+        ),
+        (json.dumps({"model": "demo", "messages": MESSAGES, "stream": "yes"}).encode(), "stream"),
+        (
+            json.dumps({"model": "demo", "messages": MESSAGES, "max_tokens": -5}).encode(),
+            "max_tokens",
+        ),
+        (
+            json.dumps({"model": "demo", "messages": MESSAGES, "max_tokens": 1.5}).encode(),
+            "max_tokens",
+        ),
+        (json.dumps({"model": 7, "messages": MESSAGES}).encode(), "model"),
+    ],
+)
+def test_a_malformed_body_gets_400_naming_the_field_and_writes_nothing(
+    suite: Suite, body: bytes, param: str | None
+) -> None:
+    project, secret = suite.project_with_key(unique("bad"))
+    reply = httpx.post(
+        f"{suite.base_url}/chat/completions",
+        content=body,
+        headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"},
+    )
+    assert reply.status_code == 400, reply.text
+    error = reply.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["param"] == param
+    assert "Traceback" not in reply.text
+    assert ledger_rows(suite, project) == []
+
+
+def test_an_unknown_model_gets_404(suite: Suite) -> None:
+    project, secret = suite.project_with_key(unique("model"))
+    with pytest.raises(openai.NotFoundError) as info:
+        client(suite, secret).chat.completions.create(
+            model="gpt-nonexistent",
+            messages=MESSAGES,  # type: ignore[arg-type]
+        )
+    assert info.value.body["code"] == "model_not_found"  # type: ignore[index]
+    assert ledger_rows(suite, project) == []
+
+
+def test_unknown_paths_answer_in_openai_format(suite: Suite) -> None:
+    reply = httpx.get(f"{suite.base_url}/nope")
+    assert reply.status_code == 404 and "error" in reply.json()
+    reply = httpx.get(f"{suite.base_url}/chat/completions")
+    assert reply.status_code == 405 and "error" in reply.json()
+
+
+def test_models_lists_what_the_key_may_call(suite: Suite) -> None:
+    _, secret = suite.project_with_key(unique("models"))
+    assert [m.id for m in client(suite, secret).models.list()] == ["demo"]
+
+
+def test_budget_exhaustion_refuses_with_429_and_never_overspends(suite: Suite) -> None:
+    # Each call: prompt of the demo counting + max_tokens=5 at CNY 21 / 105 per million.
+    prompt = tokens.count_chat_prompt(MESSAGES, "demo")
+    per_call = Decimal(prompt) * 21 / 10**6 + Decimal(5) * 105 / 10**6
+    budget = per_call * 3 + per_call / 2  # fits three calls, not four
+    name = unique("budget")
+    project, secret = suite.project_with_key(name, budget=str(budget.quantize(Decimal("1e-9"))))
+    sdk = client(suite, secret)
+    for _ in range(3):
+        reply = sdk.chat.completions.create(model="demo", messages=MESSAGES, max_tokens=5)  # type: ignore[arg-type]
+        assert reply.choices[0].finish_reason == "length"
+        assert reply.usage.completion_tokens == 5
+    wait_rows(suite, project, 3)
+    with pytest.raises(openai.RateLimitError) as info:
+        sdk.chat.completions.create(model="demo", messages=MESSAGES, max_tokens=5)  # type: ignore[arg-type]
+    body = info.value.body
+    assert body["code"] == "budget_exceeded"  # type: ignore[index]
+    assert name in body["message"] and "resets at" in body["message"]  # type: ignore[index]
+    rows = ledger_rows(suite, project)
+    assert len(rows) == 3
+    assert from_nano(sum(r.cost_nano for r in rows)) == per_call * 3 <= budget
+
+
+def test_the_bill_equals_the_ledger_exactly(suite: Suite) -> None:
+    name = unique("bill")
+    project, secret = suite.project_with_key(name)
+    sdk = client(suite, secret)
+    usages = []
+    for i in range(4):
+        reply = sdk.chat.completions.create(
+            model="demo", messages=[{"role": "user", "content": "x" * (i * 37 + 1)}]
+        )
+        usages.append(reply.usage)
+    wait_rows(suite, project, 4)
+    bill = json.loads(suite.cli("bill", "--project", name, "--json").stdout)
+    prompt = sum(u.prompt_tokens for u in usages)
+    completion = sum(u.completion_tokens for u in usages)
+    expected = (Decimal(prompt) * 21 + Decimal(completion) * 105) / 10**6
+    assert Decimal(bill["total"]) == expected
+    assert Decimal(bill["total"]) == from_nano(
+        sum(r.cost_nano for r in ledger_rows(suite, project))
+    )
+    assert (bill["requests"], bill["input_tokens"], bill["output_tokens"]) == (
+        4,
+        prompt,
+        completion,
+    )
+    assert bill["currency"] == "CNY" and bill["project"] == name
+    (line,) = bill["by_model"]
+    assert line["model"] == "demo" and line["total"] == bill["total"]
+
+    usage = httpx.get(
+        f"{suite.base_url}/usage", headers={"Authorization": f"Bearer {secret}"}
+    ).json()
+    assert usage["total"] == bill["total"] and usage["requests"] == 4
+    assert usage["budget"]["limit"] is None and usage["budget"]["spent"] == bill["total"]
+
+
+def test_200_concurrent_calls_hold_the_budget_exactly(suite: Suite) -> None:
+    """Reservation equals the actual cost here (exact prompt count, reply cut at
+    max_tokens), so exactly floor(budget / cost) calls may be served: none more (the
+    budget holds) and none fewer (no call that fit was refused)."""
+    prompt = tokens.count_chat_prompt(MESSAGES, "demo")
+    per_call = Decimal(prompt) * 21 / 10**6 + Decimal(3) * 105 / 10**6
+    fits = 37
+    budget = (per_call * fits + per_call / 3).quantize(Decimal("1e-9"))
+    project, secret = suite.project_with_key(unique("load"), budget=str(budget))
+
+    async def main() -> list[int]:
+        limits = httpx.Limits(max_connections=200)
+        async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+            sdk = openai.AsyncOpenAI(
+                base_url=suite.base_url, api_key=secret, max_retries=0, http_client=http
+            )
+
+            async def one() -> int:
+                try:
+                    await sdk.chat.completions.create(
+                        model="demo",
+                        messages=MESSAGES,
+                        max_tokens=3,  # type: ignore[arg-type]
+                    )
+                    return 200
+                except openai.APIStatusError as exc:
+                    return exc.status_code
+
+            return await asyncio.gather(*(one() for _ in range(200)))
+
+    statuses = asyncio.run(main())
+    assert statuses.count(200) == fits
+    assert statuses.count(429) == 200 - fits
+    rows = wait_rows(suite, project, fits)
+    assert len(rows) == fits
+    spent = from_nano(sum(r.cost_nano for r in rows))
+    assert spent == per_call * fits <= budget

@@ -1,0 +1,167 @@
+"""Metering over real gRPC with a real Budget service, on SQLite and PostgreSQL:
+ingest is idempotent (invariant 2) and reports are exact sums (invariant 1)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent import futures
+from dataclasses import dataclass
+from decimal import Decimal
+
+import grpc
+import pytest
+from sqlalchemy import func, select
+
+from services.budget.prices import seed_prices
+from services.budget.reservations import Ledger
+from services.budget.server import BudgetServicer
+from services.metering.ledger import UsageLedger
+from services.metering.server import MeteringServicer
+from tollgate import admin
+from tollgate.config import load_settings
+from tollgate.db import make_engine
+from tollgate.db.models import LedgerEntry
+from tollgate.money import from_nano
+from tollgate.v1 import (
+    budget_pb2,
+    budget_pb2_grpc,
+    common_pb2,
+    metering_pb2,
+    metering_pb2_grpc,
+)
+
+
+@dataclass
+class Services:
+    metering: metering_pb2_grpc.MeteringStub
+    budget: budget_pb2_grpc.BudgetStub
+    engine: object
+    project: str
+    key: str
+
+
+@pytest.fixture
+def services(db_url: str) -> Iterator[Services]:
+    engine = make_engine(db_url)
+    seed_prices(engine, load_settings({"TOLLGATE_HOME": "/nonexistent"}))
+    project = admin.create_project(engine, "acme")
+    key = admin.create_key(engine, "acme").info.id
+    server = grpc.server(futures.ThreadPoolExecutor(8))
+    port = server.add_insecure_port("127.0.0.1:0")
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    budget_pb2_grpc.add_BudgetServicer_to_server(
+        BudgetServicer(Ledger(engine, usd_to_cny=Decimal("7.2"), ttl_seconds=60)), server
+    )
+    metering_pb2_grpc.add_MeteringServicer_to_server(
+        MeteringServicer(UsageLedger(engine), budget_pb2_grpc.BudgetStub(channel)), server
+    )
+    server.start()
+    try:
+        yield Services(
+            metering_pb2_grpc.MeteringStub(channel),
+            budget_pb2_grpc.BudgetStub(channel),
+            engine,
+            project.id,
+            key,
+        )
+    finally:
+        channel.close()
+        server.stop(None)
+        engine.dispose()
+
+
+def record(s: Services, request_id: str, prompt: int, completion: int, **kw: object):  # type: ignore[no-untyped-def]
+    fields = {
+        "request_id": request_id,
+        "caller": common_pb2.Caller(project_id=s.project, key_id=s.key, end_user="alice"),
+        "model_requested": "demo",
+        "model_served": "demo",
+        "provider": "demo",
+        "usage": common_pb2.Usage(prompt_tokens=prompt, completion_tokens=completion),
+        "usage_source": common_pb2.USAGE_SOURCE_PROVIDER,
+        "status": metering_pb2.CALL_STATUS_OK,
+        "http_status": 200,
+        **kw,
+    }
+    return s.metering.RecordUsage(metering_pb2.UsageRecord(**fields))
+
+
+def test_record_prices_through_budget_and_settles_the_reservation(services: Services) -> None:
+    s = services
+    s.budget.Authorize(
+        budget_pb2.AuthorizeRequest(
+            request_id="r1",
+            caller=common_pb2.Caller(project_id=s.project, key_id=s.key),
+            model="demo",
+            prompt_tokens_estimate=1_000_000,
+            max_completion_tokens=500_000,
+        )
+    )
+    reply = record(s, "r1", 1_000_000, 500_000)
+    assert (reply.cost.amount, reply.cost.currency, reply.duplicate) == ("73.50", "CNY", False)
+    status = s.budget.GetBudgetStatus(budget_pb2.GetBudgetStatusRequest(project_id=s.project))
+    assert (status.spent.amount, status.reserved.amount) == ("73.50", "0.00")
+
+
+def test_repeated_delivery_leaves_one_row(services: Services) -> None:
+    first = record(services, "dup", 100, 10)
+    for _ in range(3):
+        again = record(services, "dup", 100, 10)
+        assert again.duplicate and again.cost == first.cost
+    with services.engine.connect() as conn:  # type: ignore[attr-defined]
+        rows = conn.execute(select(func.count()).select_from(LedgerEntry)).scalar_one()
+    assert rows == 1
+
+
+def test_failed_calls_are_recorded_at_zero_and_not_counted(services: Services) -> None:
+    reply = record(services, "f", 500, 0, status=metering_pb2.CALL_STATUS_FAILED, http_status=502)
+    assert reply.cost.amount == "0.00"
+    report = services.metering.GetUsageReport(
+        metering_pb2.UsageReportRequest(project_id=services.project)
+    )
+    assert report.requests == 0 and report.total.amount == "0.00"
+
+
+def test_report_totals_equal_the_sum_of_ledger_rows(services: Services) -> None:
+    counts = [(17, 3), (1234, 567), (1, 1), (99_999, 12_345), (5, 0)]
+    for i, (prompt, completion) in enumerate(counts):
+        record(services, f"r{i}", prompt, completion)
+    record(services, "p", 10, 7, status=metering_pb2.CALL_STATUS_PARTIAL)
+    report = services.metering.GetUsageReport(
+        metering_pb2.UsageReportRequest(project_id=services.project)
+    )
+    with services.engine.connect() as conn:  # type: ignore[attr-defined]
+        rows = conn.execute(select(LedgerEntry.cost_nano)).scalars().all()
+    assert Decimal(report.total.amount) == from_nano(sum(rows))
+    assert report.requests == 6
+    assert report.input_tokens == sum(p for p, _ in counts) + 10
+    assert report.output_tokens == sum(c for _, c in counts) + 7
+    (line,) = report.by_model
+    assert line.model == "demo" and line.total == report.total
+    # Exact: 21 and 105 CNY per million tokens.
+    expected = sum(Decimal(p) * 21 + Decimal(c) * 105 for p, c in [*counts, (10, 7)]) / 10**6
+    assert Decimal(report.total.amount) == expected
+
+
+def test_bad_records_are_refused_and_write_nothing(services: Services) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        record(services, "neg", -1, 0)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.RpcError):
+        services.metering.RecordUsage(metering_pb2.UsageRecord(request_id="x"))
+    with services.engine.connect() as conn:  # type: ignore[attr-defined]
+        assert conn.execute(select(func.count()).select_from(LedgerEntry)).scalar_one() == 0
+
+
+def test_count_tokens_matches_the_gateway_estimate(services: Services) -> None:
+    from tollgate import tokens
+
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi!"}]
+    reply = services.metering.CountTokens(
+        metering_pb2.CountTokensRequest(
+            model="gpt-4o", body=json.dumps({"model": "gpt-4o", "messages": messages}).encode()
+        )
+    )
+    assert reply.prompt_tokens == tokens.count_chat_prompt(messages, "gpt-4o")
+    assert reply.encoding == "o200k_base"
