@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -18,9 +19,14 @@ SERVICES = ("gateway", "router", "metering", "budget")
 
 
 def _engine(settings: Settings) -> Engine:
-    """The database, brought up to the current schema first (a no-op when it is)."""
+    """The database, brought up to the current schema and default prices first (a
+    no-op when it is there already)."""
+    from services.budget.prices import seed_prices
+
     upgrade(settings.database_url)
-    return make_engine(settings.database_url)
+    engine = make_engine(settings.database_url)
+    seed_prices(engine, settings)
+    return engine
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -42,20 +48,15 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from tollgate.cli import supervisor
 
-    upgrade(settings.database_url)
+    _engine(settings).dispose()
     providers = ", ".join(f"{p.name} ({p.kind})" for p in settings.providers)
     print(f"tollgate: state in {settings.home}; providers: {providers}", flush=True)
     return supervisor.run(settings)
 
 
 def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
-    upgrade(settings.database_url)
-    from services.budget.prices import seed_prices
-
-    engine = make_engine(settings.database_url)
-    added = seed_prices(engine, settings)
-    engine.dispose()
-    print(f"database is at the current schema; {added} price versions added")
+    _engine(settings).dispose()
+    print("the database is at the current schema, with the default prices")
     return 0
 
 
@@ -297,4 +298,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = 2
     except KeyboardInterrupt:
         code = 130
+    except BrokenPipeError:  # `tollgate price list | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
     sys.exit(code)
