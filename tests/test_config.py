@@ -46,7 +46,8 @@ def test_yaml_providers_aliases_and_prices(tmp_path: Path) -> None:
         tmp_path,
         """
 providers:
-  - {name: up, kind: openai, base_url: "http://127.0.0.1:9/v1/", api_key_env: UP_KEY, models: [m1, m2]}
+  - {name: up, kind: openai, base_url: "http://127.0.0.1:9/v1/", api_key_env: UP_KEY,
+     models: [m1, m2]}
 aliases: {fast: m2}
 prices:
   - {model: m1, input: 2.5, output: "10", currency: usd}
