@@ -1,0 +1,1 @@
+"""The router service: providers, routing, and the record of each upstream call."""

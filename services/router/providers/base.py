@@ -1,0 +1,118 @@
+"""The one interface every upstream provider implements, in OpenAI's wire format.
+
+A provider takes a chat completion request body (already aimed at the served
+model), calls its upstream, and answers in OpenAI's format: one `Completion` for a
+non-streaming call, or `StreamChunk`s for a streaming one. It reports the upstream's
+usage when the upstream gives it, and raises `UpstreamError` for every failure, in
+the terms the client will see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from tollgate.v1 import common_pb2
+
+JSON = dict[str, Any]
+
+# Error types as OpenAI's error JSON spells them.
+INVALID_REQUEST = "invalid_request_error"
+RATE_LIMIT = "rate_limit_error"
+SERVER_ERROR = "server_error"
+
+
+class UpstreamError(Exception):
+    """A failed upstream call, as the client should see it (OpenAI's error JSON)."""
+
+    def __init__(
+        self, http_status: int, type: str, code: str, message: str, param: str = ""
+    ) -> None:
+        super().__init__(f"{http_status} {code}: {message}")
+        self.http_status = http_status
+        self.type = type
+        self.code = code
+        self.message = message
+        self.param = param
+
+    def to_proto(self) -> common_pb2.Error:
+        return common_pb2.Error(
+            http_status=self.http_status,
+            type=self.type,
+            code=self.code,
+            message=self.message,
+            param=self.param,
+        )
+
+
+def upstream_failed(message: str = "The upstream provider failed.") -> UpstreamError:
+    return UpstreamError(502, SERVER_ERROR, "upstream_error", message)
+
+
+@dataclass(frozen=True)
+class ChatCall:
+    """One chat completion to make: the client's body and what serves it."""
+
+    request_id: str
+    served_model: str
+    body: JSON  # the client's request body; providers must not mutate it
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A non-streaming answer: the response body to send and what it holds."""
+
+    body: bytes  # JSON, as the client will receive it
+    data: JSON  # the same, parsed
+    usage: common_pb2.Usage | None  # None when the upstream reported none
+
+
+@dataclass(frozen=True)
+class StreamChunk:
+    """One streamed `chat.completion.chunk`."""
+
+    raw: bytes  # JSON, as the upstream sent it
+    data: JSON  # the same, parsed
+    usage: common_pb2.Usage | None  # set on the chunk that carries usage
+
+
+class Provider(Protocol):
+    name: str
+
+    async def complete(self, call: ChatCall) -> Completion:
+        """Make a non-streaming call. Raises UpstreamError."""
+        ...
+
+    def stream(self, call: ChatCall) -> AsyncGenerator[StreamChunk, None]:
+        """Make a streaming call; the upstream is asked to report usage. Raises
+        UpstreamError while iterating. Closing the generator early (`aclose`) must
+        close the upstream connection at once, so the upstream stops generating."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections; called once at shutdown."""
+        ...
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def usage_from(data: JSON) -> common_pb2.Usage | None:
+    """The usage block of an OpenAI response or chunk, if it has one."""
+    usage = data.get("usage")
+    if not isinstance(usage, dict):
+        return None
+    prompt_details = usage.get("prompt_tokens_details")
+    completion_details = usage.get("completion_tokens_details")
+    return common_pb2.Usage(
+        prompt_tokens=_int(usage.get("prompt_tokens")),
+        completion_tokens=_int(usage.get("completion_tokens")),
+        cached_tokens=_int(prompt_details.get("cached_tokens"))
+        if isinstance(prompt_details, dict)
+        else 0,
+        reasoning_tokens=_int(completion_details.get("reasoning_tokens"))
+        if isinstance(completion_details, dict)
+        else 0,
+    )

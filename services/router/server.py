@@ -1,0 +1,308 @@
+"""The Router gRPC service: resolve the model, call its provider, record the usage.
+
+Whatever happens to a call (served, failed, broken mid-stream, cancelled by the
+client) exactly one UsageRecord goes to the recorder, written where the upstream's
+usage is seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from typing import Any, Protocol
+
+import grpc
+
+from services.router.providers.base import (
+    INVALID_REQUEST,
+    JSON,
+    ChatCall,
+    Provider,
+    StreamChunk,
+    UpstreamError,
+    upstream_failed,
+)
+from tollgate.config import Route
+from tollgate.tokens import count_chat_prompt, count_text
+from tollgate.v1 import common_pb2, metering_pb2, router_pb2, router_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+OK = metering_pb2.CALL_STATUS_OK
+FAILED = metering_pb2.CALL_STATUS_FAILED
+PARTIAL = metering_pb2.CALL_STATUS_PARTIAL
+PROVIDER = common_pb2.USAGE_SOURCE_PROVIDER
+ESTIMATED = common_pb2.USAGE_SOURCE_ESTIMATED
+# nginx's "client closed request": the status recorded for a call the client cancelled.
+CLIENT_CLOSED = 499
+
+
+class Recorder(Protocol):
+    def put(self, record: metering_pb2.UsageRecord) -> None: ...
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _error_event(error: UpstreamError) -> router_pb2.ChatEvent:
+    return router_pb2.ChatEvent(error=error.to_proto())
+
+
+class Generated:
+    """The text an upstream generated, for counting when it reports no usage."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.tool_calls: dict[tuple[int, int], list[str]] = {}  # (choice, index) -> texts
+
+    def add_message(self, message: Any, choice: int = 0) -> None:
+        if not isinstance(message, dict):
+            return
+        for key in ("content", "refusal", "reasoning_content"):
+            if isinstance(message.get(key), str):
+                self.parts.append(message[key])
+        calls = message.get("tool_calls")
+        if isinstance(calls, list):
+            for position, call in enumerate(calls):
+                if not isinstance(call, dict):
+                    continue
+                index = call.get("index", position)
+                function = call.get("function")
+                if isinstance(function, dict):
+                    texts = self.tool_calls.setdefault((choice, index), ["", ""])
+                    for slot, key in enumerate(("name", "arguments")):
+                        if isinstance(function.get(key), str):
+                            texts[slot] += function[key]
+
+    def add_choices(self, data: JSON, key: str) -> None:
+        choices = data.get("choices")
+        if isinstance(choices, list):
+            for position, choice in enumerate(choices):
+                if isinstance(choice, dict):
+                    self.add_message(choice.get(key), choice.get("index", position))
+
+    def count(self, model: str) -> int:
+        total = count_text("".join(self.parts), model) if self.parts else 0
+        for name, arguments in self.tool_calls.values():
+            total += count_text(name, model) + count_text(arguments, model)
+        return total
+
+
+class CallRecord:
+    """What one call did, turned into its UsageRecord at the end."""
+
+    def __init__(
+        self, request: router_pb2.ChatRequest, route: Route, provider: str, body: JSON
+    ) -> None:
+        self.request = request
+        self.body = body
+        self.route = route
+        self.provider = provider
+        self.started_ms = request.started_at_unix_ms or _now_ms()
+        self.generated = Generated()
+        self.provider_usage: common_pb2.Usage | None = None
+        self.output_sent = False
+        self.status: metering_pb2.CallStatus = FAILED
+        self.http_status = 502
+
+    def finish(self, status: metering_pb2.CallStatus, http_status: int) -> None:
+        self.status = status
+        self.http_status = http_status
+
+    def fail(self, error: UpstreamError) -> None:
+        # Once the client has seen output, the upstream has billed for it.
+        self.finish(PARTIAL if self.output_sent else FAILED, error.http_status)
+
+    def _prompt_estimate(self) -> int:
+        if self.request.prompt_tokens_estimate > 0:
+            return self.request.prompt_tokens_estimate
+        messages = self.body.get("messages")
+        tools = self.body.get("tools")
+        try:
+            return count_chat_prompt(
+                messages if isinstance(messages, list) else [],
+                self.route.served_model,
+                tools if isinstance(tools, list) else None,
+            )
+        except Exception:
+            log.exception("cannot count the prompt of %s", self.request.request_id)
+            return 0
+
+    def to_proto(self) -> metering_pb2.UsageRecord:
+        if self.status == FAILED:
+            usage, source = common_pb2.Usage(), ESTIMATED
+        elif self.provider_usage is not None:
+            usage, source = self.provider_usage, PROVIDER
+        else:
+            usage = common_pb2.Usage(
+                prompt_tokens=self._prompt_estimate(),
+                completion_tokens=self.generated.count(self.route.served_model),
+            )
+            source = ESTIMATED
+        return metering_pb2.UsageRecord(
+            request_id=self.request.request_id,
+            caller=self.request.caller,
+            model_requested=self.request.model,
+            model_served=self.route.served_model,
+            provider=self.provider,
+            usage=usage,
+            usage_source=source,
+            status=self.status,
+            http_status=self.http_status,
+            latency_ms=max(0, _now_ms() - self.started_ms),
+            started_at_unix_ms=self.started_ms,
+            stream=self.request.stream,
+        )
+
+
+def _client_chunk(chunk: StreamChunk, include_usage: bool) -> bytes | None:
+    """The chunk as the client asked for it; None when it is only for us (usage)."""
+    if include_usage or "usage" not in chunk.data:
+        return chunk.raw
+    if not chunk.data.get("choices"):
+        return None
+    data = {k: v for k, v in chunk.data.items() if k != "usage"}
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _parse_body(raw: bytes) -> JSON:
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise UpstreamError(
+            400, INVALID_REQUEST, "invalid_json", "The request body is not a JSON object."
+        )
+    return body
+
+
+class RouterServicer(router_pb2_grpc.RouterServicer):
+    def __init__(
+        self, routes: Mapping[str, Route], providers: Mapping[str, Provider], recorder: Recorder
+    ) -> None:
+        self._routes = dict(routes)
+        self._providers = providers
+        self._recorder = recorder
+
+    def _record(self, record: CallRecord) -> None:
+        try:
+            self._recorder.put(record.to_proto())
+        except Exception:
+            # Never turn a served call into a failed RPC; the log keeps what was lost.
+            log.exception("usage of %s not recorded", record.request.request_id)
+
+    async def ListModels(
+        self, request: router_pb2.ListModelsRequest, context: grpc.aio.ServicerContext
+    ) -> router_pb2.ListModelsResponse:
+        return router_pb2.ListModelsResponse(
+            models=[
+                router_pb2.ModelInfo(id=r.model, served_by=r.served_model, provider=r.provider)
+                for r in sorted(self._routes.values(), key=lambda r: r.model)
+            ]
+        )
+
+    async def ChatCompletion(
+        self, request: router_pb2.ChatRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[router_pb2.ChatEvent]:
+        route = self._routes.get(request.model)
+        if route is None:
+            yield _error_event(
+                UpstreamError(
+                    404,
+                    INVALID_REQUEST,
+                    "model_not_found",
+                    f"The model `{request.model}` does not exist or you do not have access to it.",
+                    "model",
+                )
+            )
+            return
+        try:
+            body = _parse_body(request.body)
+        except UpstreamError as exc:
+            yield _error_event(exc)  # nothing was called: nothing to record
+            return
+        if not request.request_id:
+            request.request_id = "req_" + uuid.uuid4().hex
+        provider = self._providers[route.provider]
+        call = ChatCall(request.request_id, route.served_model, body)
+        record = CallRecord(request, route, provider.name, body)
+        if request.stream:
+            events = self._stream(provider, call, record)
+        else:
+            events = self._complete(provider, call, record)
+        try:
+            async for event in events:
+                yield event
+        finally:
+            # If the client went away while we were handing on an event, the inner
+            # generator still waits at its yield: close it now, so it records the call.
+            await events.aclose()
+
+    async def _complete(
+        self, provider: Provider, call: ChatCall, record: CallRecord
+    ) -> AsyncGenerator[router_pb2.ChatEvent, None]:
+        error: UpstreamError | None = None
+        response = b""
+        try:
+            completion = await provider.complete(call)
+            record.provider_usage = completion.usage
+            if completion.usage is None:
+                record.generated.add_choices(completion.data, "message")
+            response = completion.body
+            record.finish(OK, 200)
+        except UpstreamError as exc:
+            error = exc
+            record.fail(exc)
+        except asyncio.CancelledError:
+            # The upstream may have taken the prompt; nothing was generated that we saw.
+            record.finish(PARTIAL, CLIENT_CLOSED)
+            raise
+        except Exception:
+            log.exception("non-streaming call %s failed", call.request_id)
+            error = upstream_failed()
+            record.fail(error)
+        finally:
+            self._record(record)
+        yield _error_event(error) if error else router_pb2.ChatEvent(response=response)
+
+    async def _stream(
+        self, provider: Provider, call: ChatCall, record: CallRecord
+    ) -> AsyncGenerator[router_pb2.ChatEvent, None]:
+        error: UpstreamError | None = None
+        upstream = provider.stream(call)
+        try:
+            async for chunk in upstream:
+                if chunk.usage is not None:
+                    record.provider_usage = chunk.usage  # the last one seen; never added up
+                record.generated.add_choices(chunk.data, "delta")
+                data = _client_chunk(chunk, record.request.include_usage)
+                if data is not None:
+                    record.output_sent = True
+                    yield router_pb2.ChatEvent(chunk=data)
+            record.finish(OK, 200)
+        except UpstreamError as exc:
+            # After output the client has a 200 stream: a broken stream is one error.
+            error = upstream_failed(exc.message) if record.output_sent else exc
+            record.fail(error)
+        except (asyncio.CancelledError, GeneratorExit):
+            record.finish(PARTIAL, CLIENT_CLOSED)
+            raise
+        except Exception:
+            log.exception("streaming call %s failed", call.request_id)
+            error = upstream_failed()
+            record.fail(error)
+        finally:
+            # Record first: it is synchronous, so even a second cancellation cannot lose it.
+            self._record(record)
+            try:
+                await upstream.aclose()  # closes the upstream response: it stops generating
+            except Exception:
+                log.exception("closing the upstream stream of %s failed", call.request_id)
+        if error is not None:
+            yield _error_event(error)

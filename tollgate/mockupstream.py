@@ -1,0 +1,220 @@
+"""An OpenAI-compatible HTTP server that answers with the demo model.
+
+It is the upstream of the tests and of the benchmark, so it stays small and fast.
+`create_app` builds the Starlette app; `run` serves it with uvicorn; `MockUpstream`
+serves it on a free port in a background thread for tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from tollgate import demo
+from tollgate.config import DEMO_MODEL
+
+MAX_RECORDED_REQUESTS = 1000
+DONE = b"data: [DONE]\n\n"
+
+
+class BrokenStream(Exception):
+    """Raised inside a streaming response so the server drops the connection."""
+
+
+@dataclass
+class StreamStats:
+    """How the mock's streams ended: a router that closes early shows up in `aborted`."""
+
+    started: int = 0
+    finished: int = 0
+    aborted: int = 0
+
+
+@dataclass
+class MockState:
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    streams: StreamStats = field(default_factory=StreamStats)
+
+    def remember(self, body: dict[str, Any], headers: dict[str, str]) -> None:
+        self.requests.append(body)
+        self.headers.append(headers)
+        if len(self.requests) > MAX_RECORDED_REQUESTS:
+            del self.requests[: -MAX_RECORDED_REQUESTS // 2]
+            del self.headers[: -MAX_RECORDED_REQUESTS // 2]
+
+
+def _error(status: int, message: str, type_: str, code: str | None = None) -> JSONResponse:
+    payload = {"error": {"message": message, "type": type_, "param": None, "code": code}}
+    return JSONResponse(payload, status_code=status)
+
+
+def _sse(data: dict[str, Any]) -> bytes:
+    return b"data: " + demo.dumps(data) + b"\n\n"
+
+
+def create_app(
+    *,
+    latency_ms: float = 0,
+    token_delay_ms: float = 0,
+    fail_status: int | None = None,
+    omit_usage: bool = False,
+    api_key: str | None = None,
+    break_after_chunks: int | None = None,
+) -> Starlette:
+    """The mock upstream app. `break_after_chunks` drops the connection mid-stream
+    after that many chunks, as a crashing upstream would."""
+    state = MockState()
+    expected_auth = f"Bearer {api_key}" if api_key else None
+
+    async def chat_completions(request: Request) -> Response:
+        if expected_auth is not None and request.headers.get("authorization") != expected_auth:
+            return _error(
+                401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"
+            )
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return _error(
+                400, "We could not parse the JSON body of your request.", "invalid_request_error"
+            )
+        if not isinstance(body, dict):
+            return _error(400, "The request body must be a JSON object.", "invalid_request_error")
+        state.remember(body, dict(request.headers))
+        if latency_ms:
+            await asyncio.sleep(latency_ms / 1000)
+        if fail_status is not None:
+            return _error(
+                fail_status, f"The mock upstream fails with {fail_status}.", "server_error"
+            )
+        model = body.get("model")
+        model = model if isinstance(model, str) else DEMO_MODEL
+
+        if not body.get("stream"):
+            data = demo.completion(body, model)
+            if omit_usage:
+                data.pop("usage", None)
+            return Response(demo.dumps(data), media_type="application/json")
+
+        options = body.get("stream_options")
+        include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+        chunks = demo.chunks(body, model, include_usage=include_usage and not omit_usage)
+        if not token_delay_ms and break_after_chunks is None:
+            # Nothing to pace: one write of the whole event stream is what a client
+            # could not tell apart, and several times faster for the benchmark.
+            state.streams.started += 1
+            state.streams.finished += 1
+            payload = b"".join(_sse(chunk) for chunk in chunks) + DONE
+            return Response(payload, media_type="text/event-stream")
+        return StreamingResponse(_stream(chunks), media_type="text/event-stream")
+
+    async def _stream(chunks: list[dict[str, Any]]) -> AsyncIterator[bytes]:
+        state.streams.started += 1
+        done = False
+        try:
+            for i, chunk in enumerate(chunks):
+                if token_delay_ms and i:
+                    await asyncio.sleep(token_delay_ms / 1000)
+                if break_after_chunks is not None and i >= break_after_chunks:
+                    raise BrokenStream(f"the mock upstream breaks after {i} chunks")
+                yield _sse(chunk)
+            yield DONE
+            done = True
+        finally:
+            if done:
+                state.streams.finished += 1
+            else:
+                state.streams.aborted += 1
+
+    async def models(request: Request) -> Response:
+        entry = {"id": DEMO_MODEL, "object": "model", "created": 0, "owned_by": "tollgate"}
+        return JSONResponse({"object": "list", "data": [entry]})
+
+    app = Starlette(
+        routes=[
+            Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            Route("/v1/models", models, methods=["GET"]),
+        ]
+    )
+    app.state.mock = state
+    app.state.requests = state.requests
+    return app
+
+
+def _uvicorn_config(app: Starlette, **kwargs: Any) -> uvicorn.Config:
+    try:
+        import uvloop  # noqa: F401
+
+        loop = "uvloop"
+    except ImportError:
+        loop = "asyncio"
+    try:
+        import httptools  # noqa: F401
+
+        http = "httptools"
+    except ImportError:
+        http = "h11"
+    return uvicorn.Config(
+        app, loop=loop, http=http, access_log=False, log_level="warning", lifespan="off", **kwargs
+    )
+
+
+def run(host: str, port: int, **options: Any) -> None:
+    """Serve the mock upstream until interrupted."""
+    uvicorn.Server(_uvicorn_config(create_app(**options), host=host, port=port)).run()
+
+
+class MockUpstream:
+    """The mock upstream on a free local port, served from a background thread."""
+
+    def __init__(self, **options: Any) -> None:
+        self.app = create_app(**options)
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self.port: int = self._sock.getsockname()[1]
+        self._server = uvicorn.Server(_uvicorn_config(self.app))
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
+        )
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def state(self) -> MockState:
+        state: MockState = self.app.state.mock
+        return state
+
+    def start(self, timeout: float = 10.0) -> MockUpstream:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the mock upstream did not start")
+            time.sleep(0.005)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._sock.close()
+
+    def __enter__(self) -> MockUpstream:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
