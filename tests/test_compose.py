@@ -1,0 +1,671 @@
+"""docker-compose.yml and the Dockerfile agree with the code.
+
+No Docker engine runs where the tests run, so nothing is built or started: the files
+are read as plain YAML and text, and checked against what the code reads (variable
+names scanned from the source, each container's environment fed to `load_settings`).
+Renaming a variable, a port or a service in the code makes these tests fail until the
+deployment files follow.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import http.server
+import importlib
+import json
+import re
+import shlex
+import subprocess
+import sys
+import threading
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from concurrent import futures
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+
+import grpc
+import pytest
+import yaml
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from sqlalchemy.engine import make_url
+
+from tollgate.config import DEFAULT_ADDRS, Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+SERVICES = tuple(DEFAULT_ADDRS)  # every long-running service the code knows
+GRPC_ONLY = tuple(s for s in SERVICES if s != "gateway")  # the gateway is checked over HTTP
+TOLLGATE_SERVICES = (*SERVICES, "migrate")
+SCRIPT = "tollgate"
+COMMANDS = {**{s: [SCRIPT, "serve", s] for s in SERVICES}, "migrate": [SCRIPT, "db", "upgrade"]}
+# The architecture's call graph: a service starts after the services it calls.
+CALLS = {
+    "gateway": {"router", "budget", "metering"},
+    "router": {"metering"},
+    "metering": {"budget"},
+}
+HOST_ENV = {"TOLLGATE_ADMIN_TOKEN": "compose-test-token"}  # what the operator must export
+# Set in compose ahead of the code that reads them; a test drops each once the code does.
+NOT_YET_READ = {"TOLLGATE_REDIS_URL": "the gateway's Redis state lands in a later issue"}
+
+ENV_NAME = re.compile(r"TOLLGATE_[A-Z0-9_]*[A-Z0-9]")
+INTERPOLATION = re.compile(r"\$(?:\$|\{(?P<braced>[^}]*)\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
+BRACED = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>.*))?", re.S)
+
+
+# --- reading the files -------------------------------------------------------------
+
+
+def interpolate(text: str, env: Mapping[str, str]) -> str:
+    """Compose's ${VAR}, ${VAR:-default}, ${VAR:?error}, ${VAR:+alt} and $$."""
+
+    def one(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        if match["bare"]:
+            return env.get(match["bare"], "")
+        parts = BRACED.fullmatch(match["braced"])
+        assert parts, f"cannot parse {match.group(0)!r}"
+        op, arg, value = parts["op"] or "", parts["arg"] or "", env.get(parts["name"])
+        unset = value is None or (op.startswith(":") and value == "")
+        if op.endswith("-"):
+            return arg if unset else str(value)
+        if op.endswith("?") and unset:
+            raise KeyError(f"{parts['name']} is required: {arg}")
+        if op.endswith("+"):
+            return "" if unset else arg
+        return value or ""
+
+    return INTERPOLATION.sub(one, text)
+
+
+def _map_strings(node: Any, fn: Callable[[str], str]) -> Any:
+    if isinstance(node, str):
+        return fn(node)
+    if isinstance(node, list):
+        return [_map_strings(item, fn) for item in node]
+    if isinstance(node, dict):
+        return {key: _map_strings(value, fn) for key, value in node.items()}
+    return node
+
+
+@functools.cache
+def raw_compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+@functools.cache
+def compose() -> dict[str, Any]:
+    return _map_strings(raw_compose(), lambda s: interpolate(s, HOST_ENV))
+
+
+def service(name: str) -> dict[str, Any]:
+    services = compose()["services"]
+    assert name in services, f"docker-compose.yml has no {name!r} service"
+    return services[name]
+
+
+@functools.cache
+def dockerfile() -> tuple[tuple[int, str, str], ...]:
+    """(stage, KEYWORD, arguments) for each instruction, continuation lines joined."""
+    lines, current = [], ""
+    for line in DOCKERFILE.read_text().splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.endswith("\\"):
+            current += stripped[:-1] + " "
+            continue
+        lines.append(current + stripped)
+        current = ""
+    instructions, stage = [], -1
+    for line in lines:
+        keyword, _, args = line.partition(" ")
+        stage += keyword.upper() == "FROM"
+        instructions.append((stage, keyword.upper(), args.strip()))
+    return tuple(instructions)
+
+
+def final_stage(keyword: str) -> list[str]:
+    last = dockerfile()[-1][0]
+    return [args for stage, kw, args in dockerfile() if stage == last and kw == keyword]
+
+
+def _argv(args: str) -> list[str]:
+    return json.loads(args) if args.startswith("[") else ["/bin/sh", "-c", args]
+
+
+def image_env() -> dict[str, str]:
+    env: dict[str, str] = {}
+    for args in final_stage("ENV"):
+        tokens = shlex.split(args)
+        if "=" in tokens[0]:
+            env.update(token.split("=", 1) for token in tokens)
+        else:
+            env[tokens[0]] = " ".join(tokens[1:])
+    return env
+
+
+def compose_env(name: str) -> dict[str, str]:
+    return _env_dict(service(name))
+
+
+def _env_dict(spec: dict[str, Any]) -> dict[str, str]:
+    environment = spec.get("environment") or {}
+    if isinstance(environment, list):
+        environment = dict(item.split("=", 1) for item in environment)
+    return {key: "" if value is None else str(value) for key, value in environment.items()}
+
+
+def container_env(name: str) -> dict[str, str]:
+    return {**image_env(), **compose_env(name)}
+
+
+def settings_of(name: str, host_env: Mapping[str, str] = HOST_ENV) -> Settings:
+    """The settings the service's container loads, given the operator's environment."""
+    spec = _map_strings(raw_compose()["services"][name], lambda s: interpolate(s, host_env))
+    return load_settings({**image_env(), **_env_dict(spec)})
+
+
+def _image_argv(keyword: str) -> list[str]:
+    found = final_stage(keyword)
+    return _argv(found[-1]) if found else []
+
+
+def _listed(value: str | list[str] | None) -> list[str]:
+    return shlex.split(value) if isinstance(value, str) else list(value or [])
+
+
+def effective_argv(name: str) -> list[str]:
+    """What the container runs: compose's entrypoint/command over the image's."""
+    spec = service(name)
+    if "entrypoint" in spec:  # overriding the entrypoint drops the image's CMD too
+        return _listed(spec["entrypoint"]) + _listed(spec.get("command"))
+    command = _listed(spec["command"]) if "command" in spec else _image_argv("CMD")
+    return _image_argv("ENTRYPOINT") + command
+
+
+def _port_of(addr: str) -> tuple[str, int]:
+    host, _, port = addr.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def dial_target(target: str) -> tuple[str, int]:
+    assert target.startswith("dns:///"), f"{target!r}: dial dns:///host:port (round_robin)"
+    return _port_of(target.removeprefix("dns:///"))
+
+
+def depends_on(name: str) -> dict[str, dict[str, Any]]:
+    deps = service(name).get("depends_on") or {}
+    assert isinstance(deps, dict), f"{name}: depends_on needs the long form with a condition"
+    return deps
+
+
+def waits_for(name: str) -> set[str]:
+    seen: set[str] = set()
+    todo = list(depends_on(name))
+    while todo:
+        dep = todo.pop()
+        if dep not in seen:
+            seen.add(dep)
+            todo.extend(depends_on(dep))
+    return seen
+
+
+def healthcheck_argv(name: str) -> list[str]:
+    test = (service(name).get("healthcheck") or {}).get("test")
+    assert isinstance(test, list) and test[0] == "CMD", f"{name}: healthcheck needs CMD form"
+    argv = test[1:]
+    assert argv[:2] == ["python", "-c"] and len(argv) == 4, f"{name}: python -c SCRIPT ARG"
+    return argv
+
+
+# --- what the code reads -----------------------------------------------------------
+
+
+def _expand(node: ast.JoinedStr) -> set[str]:
+    """TOLLGATE_{name.upper()}_ADDR and the like, for every service the code knows."""
+    parts = node.values
+    if (
+        len(parts) == 3
+        and isinstance(parts[0], ast.Constant)
+        and parts[0].value == "TOLLGATE_"
+        and isinstance(parts[1], ast.FormattedValue)
+        and isinstance(parts[2], ast.Constant)
+        and re.fullmatch(r"_[A-Z0-9_]+", str(parts[2].value))
+    ):
+        return {f"TOLLGATE_{name.upper()}{parts[2].value}" for name in DEFAULT_ADDRS}
+    return set()
+
+
+@functools.cache
+def scanned_names() -> frozenset[str]:
+    names: set[str] = set()
+    for path in sorted([*ROOT.glob("tollgate/**/*.py"), *ROOT.glob("services/**/*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                names.update([node.value] if ENV_NAME.fullmatch(node.value) else [])
+            elif isinstance(node, ast.JoinedStr):
+                names |= _expand(node)
+    return frozenset(names)
+
+
+class _Recording(dict[str, str]):
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.asked: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.asked.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key: str) -> str:
+        self.asked.add(key)
+        return super().__getitem__(key)
+
+
+@functools.cache
+def settings_reads() -> frozenset[str]:
+    env = _Recording({"OPENAI_API_KEY": "sk-test"})  # a key set: the OpenAI branch reads more
+    load_settings(env)
+    return frozenset(env.asked)
+
+
+def names_read() -> frozenset[str]:
+    return scanned_names() | settings_reads()
+
+
+def test_the_scan_finds_every_variable_load_settings_reads() -> None:
+    tollgate_reads = {name for name in settings_reads() if name.startswith("TOLLGATE_")}
+    assert tollgate_reads, "load_settings read no TOLLGATE_* variable: the recorder is broken"
+    assert tollgate_reads <= scanned_names(), tollgate_reads - scanned_names()
+
+
+def test_compose_and_dockerfile_name_only_variables_the_code_reads() -> None:
+    named = set(ENV_NAME.findall(COMPOSE_FILE.read_text()))
+    named |= {key for key in image_env() if ENV_NAME.fullmatch(key)}
+    named |= {key for name in TOLLGATE_SERVICES for key in compose_env(name)}
+    unread = named - names_read() - set(NOT_YET_READ)
+    assert not unread, f"no code reads {sorted(unread)}: renamed in tollgate/config.py?"
+
+
+@pytest.mark.parametrize("name", sorted(NOT_YET_READ))
+def test_variables_set_ahead_of_the_code_are_still_unread(name: str) -> None:
+    assert name not in names_read(), f"the code reads {name} now: drop it from NOT_YET_READ"
+    assert name in COMPOSE_FILE.read_text(), f"compose no longer sets {name}: drop it"
+
+
+# --- compose -----------------------------------------------------------------------
+
+
+def test_every_tollgate_service_runs_the_one_image() -> None:
+    built = {name for name, spec in compose()["services"].items() if "build" in spec}
+    assert built == set(TOLLGATE_SERVICES)
+    shapes = {json.dumps([service(n).get("image"), service(n)["build"]]) for n in built}
+    assert len(shapes) == 1, f"services build different images: {shapes}"
+    image, build = json.loads(shapes.pop())
+    assert image, "name the image, so the services share one build instead of one each"
+    context = build if isinstance(build, str) else build.get("context", ".")
+    dockerfile_name = "Dockerfile" if isinstance(build, str) else build.get("dockerfile")
+    path = COMPOSE_FILE.parent / context / (dockerfile_name or "Dockerfile")
+    assert path.resolve() == DOCKERFILE
+
+
+@pytest.mark.parametrize("name", TOLLGATE_SERVICES)
+def test_each_service_runs_its_own_command(name: str) -> None:
+    assert SCRIPT in PYPROJECT["project"]["scripts"]
+    assert effective_argv(name) == COMMANDS[name]
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_each_service_listens_where_the_others_dial_it(name: str) -> None:
+    host, port = _port_of(settings_of(name).listens[name])
+    assert host in ("0.0.0.0", "::"), f"{name} listens on {host}: unreachable from others"
+    for caller in TOLLGATE_SERVICES:
+        target = settings_of(caller).addrs[name]
+        assert dial_target(target) == (name, port), f"{caller} dials {name} at {target}"
+
+
+def test_gateway_and_router_see_the_same_models() -> None:
+    with_key = {**HOST_ENV, "OPENAI_API_KEY": "sk-test", "TOLLGATE_OPENAI_MODELS": "m1,m2"}
+    for host_env in (HOST_ENV, with_key):
+        routes = settings_of("router", host_env).routes()
+        assert settings_of("gateway", host_env).routes() == routes, host_env
+    assert "m1" in routes, "the router ignores the operator's OPENAI_* settings"
+
+
+@pytest.mark.parametrize("name", TOLLGATE_SERVICES)
+def test_the_cli_accepts_each_command(name: str) -> None:
+    module, _, _ = PYPROJECT["project"]["scripts"][SCRIPT].partition(":")
+    argv = effective_argv(name)[1:]
+    try:
+        args = importlib.import_module(module).build_parser().parse_args(argv)
+    except SystemExit:
+        pytest.fail(f"`{SCRIPT} {' '.join(argv)}` is not a command the CLI knows")
+    assert vars(args).get("service", "migrate") == name
+
+
+@pytest.mark.parametrize("name", GRPC_ONLY)
+def test_grpc_healthcheck_probes_the_service_port(name: str) -> None:
+    _, port = _port_of(settings_of(name).listens[name])
+    assert healthcheck_argv(name)[3] == f"127.0.0.1:{port}"
+
+
+def test_gateway_serves_http_on_the_published_port() -> None:
+    settings = settings_of("gateway")
+    assert settings.http_host == "0.0.0.0", "in a container the gateway must bind all interfaces"
+    targets = []
+    for entry in service("gateway").get("ports") or []:
+        target = entry["target"] if isinstance(entry, dict) else entry.split(":")[-1]
+        targets.append(int(str(target).split("/")[0]))
+    assert settings.http_port in targets, f"publishes {targets}, serves {settings.http_port}"
+    url = urlsplit(healthcheck_argv("gateway")[3])
+    assert (url.hostname, url.port, url.path) == ("127.0.0.1", settings.http_port, "/healthz")
+
+
+def test_only_the_gateway_publishes_ports_and_no_service_pins_a_name() -> None:
+    services = compose()["services"]
+    assert {name for name, spec in services.items() if spec.get("ports")} == {"gateway"}
+    assert not [name for name, spec in services.items() if "container_name" in spec]
+
+
+def test_depends_on_follows_the_call_graph() -> None:
+    assert depends_on("migrate")["postgres"]["condition"] == "service_healthy"
+    for name in SERVICES:
+        deps = depends_on(name)
+        assert deps.get("migrate", {}).get("condition") == "service_completed_successfully"
+        for callee in CALLS.get(name, ()):
+            assert deps.get(callee, {}).get("condition") == "service_healthy", (name, callee)
+
+
+def test_every_dependency_can_be_satisfied() -> None:
+    services = compose()["services"]
+    for name in services:
+        assert name not in waits_for(name), f"{name} waits for itself"
+        for dep, spec in depends_on(name).items():
+            condition = spec.get("condition")
+            if condition == "service_healthy":
+                check = services[dep].get("healthcheck") or {}
+                assert check.get("test") not in (None, ["NONE"]) and not check.get("disable"), (
+                    f"{name} waits for {dep} to be healthy, but {dep} has no healthcheck"
+                )
+            elif condition == "service_completed_successfully":
+                assert services[dep].get("restart", "no") == "no", f"{dep} restarts, never done"
+            else:
+                assert condition == "service_started", (name, dep, condition)
+
+
+def test_restart_policies() -> None:
+    for name, spec in compose()["services"].items():
+        expected = "no" if name == "migrate" else "unless-stopped"
+        assert spec.get("restart", "no") == expected, name
+
+
+def test_every_url_points_at_a_service_it_waits_for() -> None:
+    services = compose()["services"]
+    for name in TOLLGATE_SERVICES:
+        for key, value in container_env(name).items():
+            host = urlsplit(value).hostname if "://" in value else None
+            if host:
+                assert host in services, f"{name} {key} points at unknown host {host}"
+                assert host in waits_for(name), f"{name} starts before {host} ({key})"
+
+
+def test_one_database_url_with_the_postgres_credentials() -> None:
+    urls = {settings_of(name).database_url for name in TOLLGATE_SERVICES}
+    assert len(urls) == 1, f"services disagree on the database: {urls}"
+    url = make_url(urls.pop())
+    assert url.get_backend_name() == "postgresql"
+    url.get_dialect().import_dbapi()  # the driver named in the URL is installed
+    deps = PYPROJECT["project"]["dependencies"]
+    assert any(d.startswith(url.get_driver_name()) for d in deps), "the image lacks the driver"
+    postgres = service(url.host or "")
+    assert str(postgres["image"]).startswith("postgres:")
+    env = postgres["environment"]
+    assert (url.username, url.password, url.database, url.port or 5432) == (
+        env["POSTGRES_USER"],
+        env["POSTGRES_PASSWORD"],
+        env.get("POSTGRES_DB", env["POSTGRES_USER"]),
+        5432,
+    )
+
+
+def _named_volume_targets(name: str) -> dict[str, str]:
+    mounts = {}
+    for entry in service(name).get("volumes") or []:
+        if isinstance(entry, dict):
+            source, target = entry.get("source", ""), entry["target"]
+        else:
+            source, target = entry.split(":")[:2]
+        if source and not source.startswith((".", "/", "~")):
+            mounts[target] = source
+    return mounts
+
+
+def test_named_volumes_are_declared() -> None:
+    declared = set(compose().get("volumes") or {})
+    for name in compose()["services"]:
+        missing = set(_named_volume_targets(name).values()) - declared
+        assert not missing, f"{name} mounts undeclared volumes {missing}"
+
+
+def test_router_spool_is_a_shared_volume_the_service_user_can_write() -> None:
+    spool = str(settings_of("router").spool_dir)
+    assert spool in _named_volume_targets("router"), "router replicas must share the spool"
+    # A named volume takes its owner from the image's directory, so the image makes it.
+    made = _shell_args("mkdir")
+    assert any(spool in args for _, args in made), f"the image does not mkdir {spool}"
+    user = final_stage("USER")[-1]
+    owned = [
+        PurePosixPath(p) for owner, paths in _shell_args("chown") if owner == user for p in paths
+    ]
+    assert any(PurePosixPath(spool).is_relative_to(path) for path in owned), (user, owned)
+
+
+def _shell_args(program: str) -> list[tuple[str, list[str]]]:
+    """(first operand, later operands) of each `program` call in the final stage's RUNs."""
+    calls = []
+    for run in final_stage("RUN"):
+        tokens = shlex.split(run)
+        for i, token in enumerate(tokens):
+            if token == program:
+                operands = []
+                for arg in tokens[i + 1 :]:
+                    if arg in ("&&", "||", ";", "|"):
+                        break
+                    if not arg.startswith("-"):
+                        operands.append(arg)
+                if operands:
+                    calls.append((operands[0], operands))
+    return calls
+
+
+def test_every_host_variable_has_a_default_or_is_documented_as_required() -> None:
+    used: list[tuple[str, str]] = []
+    _map_strings(raw_compose(), lambda s: used.extend(_usages(s)) or s)
+    assert used, "compose reads nothing from the host: the scan is broken"
+    header = "".join(
+        line for line in COMPOSE_FILE.read_text().splitlines(True) if line.startswith("#")
+    )
+    for name, op_arg in used:
+        assert op_arg.startswith((":-", "-")) or (
+            op_arg.startswith((":?", "?")) and op_arg.lstrip(":?").strip()
+        ), f"${{{name}}} has neither a default nor a required-variable message"
+        assert re.search(rf"\b{name}\b", header), f"{name} is not listed in the header comment"
+
+
+def _usages(text: str) -> list[tuple[str, str]]:
+    found = []
+    for match in INTERPOLATION.finditer(text):
+        if match.group(0) != "$$":
+            parts = BRACED.fullmatch(match["braced"] or "")
+            name = parts["name"] if parts else match["bare"]
+            found.append((name, (parts["op"] or "") + (parts["arg"] or "") if parts else ""))
+    return found
+
+
+# --- the healthchecks work ---------------------------------------------------------
+
+
+def _run(argv: list[str], arg: str) -> int:
+    command = [sys.executable, "-c", argv[2], arg]
+    return subprocess.run(command, capture_output=True, timeout=30).returncode
+
+
+@pytest.fixture
+def health_server() -> Iterator[tuple[grpc.Server, health.HealthServicer, int]]:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield server, servicer, port
+    server.stop(None)
+
+
+@pytest.mark.parametrize("name", GRPC_ONLY)
+def test_grpc_healthcheck_passes_only_while_serving(
+    name: str, health_server: tuple[grpc.Server, health.HealthServicer, int]
+) -> None:
+    server, servicer, port = health_server
+    argv, addr = healthcheck_argv(name), f"127.0.0.1:{port}"
+    servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    assert _run(argv, addr) == 0
+    servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+    assert _run(argv, addr) != 0
+    server.stop(None).wait()
+    assert _run(argv, addr) != 0
+
+
+def test_gateway_healthcheck_passes_only_on_http_ok() -> None:
+    argv = healthcheck_argv("gateway")
+    status = {"code": 200}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status["code"] if self.path == "/healthz" else 404)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = urlsplit(argv[3])._replace(netloc=f"127.0.0.1:{server.server_port}").geturl()
+        assert _run(argv, url) == 0
+        status["code"] = 503
+        assert _run(argv, url) != 0
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_gateway_serves_the_path_its_healthcheck_asks_for() -> None:
+    sources = [p.read_text() for p in (ROOT / "services" / "gateway").glob("**/*.py")]
+    if not sources:
+        pytest.skip("services/gateway has no code yet")
+    path = urlsplit(healthcheck_argv("gateway")[3]).path
+    assert any(f'"{path}"' in text or f"'{path}'" in text for text in sources), path
+
+
+# --- the Dockerfile ----------------------------------------------------------------
+
+
+def test_dockerfile_builds_on_python_311() -> None:
+    stages: set[str] = set()
+    for _, keyword, args in dockerfile():
+        if keyword == "FROM":
+            image, *alias = args.split()
+            assert image in stages or image.startswith("python:3.11"), image
+            stages.update(alias[1:] if alias and alias[0].upper() == "AS" else [])
+    assert dockerfile() and dockerfile()[0][1] == "FROM"
+
+
+def test_dockerfile_copies_the_project_and_pip_installs_it() -> None:
+    copied: set[int] = set()
+    installed = []
+    for stage, keyword, args in dockerfile():
+        sources = [a for a in args.split()[:-1] if not a.startswith("--")]
+        if keyword == "COPY" and ("." in sources or "pyproject.toml" in sources):
+            copied.add(stage)
+        if keyword == "RUN" and re.search(r"pip install (?:[^&;|]* )?\.(?:\s|$)", args):
+            installed.append(stage in copied)
+    assert installed and all(installed), "no `pip install .` after copying the project"
+
+
+def test_image_runs_as_a_non_root_user() -> None:
+    users = final_stage("USER")
+    assert users, "the final stage sets no USER: the services would run as root"
+    assert users[-1].split(":")[0] not in ("root", "0")
+
+
+def test_image_sets_the_tollgate_home() -> None:
+    home = image_env().get("TOLLGATE_HOME")
+    assert home == "/var/lib/tollgate"
+    assert load_settings(image_env()).home == Path(home), "the code no longer reads it"
+
+
+def test_image_default_command_is_the_console_script() -> None:
+    entrypoint = [_argv(a) for a in final_stage("ENTRYPOINT")]
+    cmd = [_argv(a) for a in final_stage("CMD")]
+    argv = (entrypoint[-1] if entrypoint else []) + (cmd[-1] if cmd else [])
+    assert argv and argv[0] == SCRIPT and SCRIPT in PYPROJECT["project"]["scripts"], argv
+
+
+def _docker_glob(pattern: str) -> re.Pattern[str]:
+    """A .dockerignore pattern (Go's filepath.Match plus `**`) as a regex."""
+    regex, i = "", 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            regex, i = regex + "(?:.*/)?", i + 3
+        elif pattern.startswith("**", i):
+            regex, i = regex + ".*", i + 2
+        elif pattern[i] in "*?":
+            regex, i = regex + ("[^/]*" if pattern[i] == "*" else "[^/]"), i + 1
+        elif pattern[i] == "[":
+            end = pattern.index("]", i)
+            regex, i = regex + pattern[i : end + 1].replace("[!", "[^"), end + 1
+        else:
+            regex, i = regex + re.escape(pattern[i]), i + 1
+    return re.compile(regex)
+
+
+def _ignored(path: str, patterns: list[str]) -> bool:
+    """Docker's rule: the last matching pattern wins, and a pattern that matches a
+    directory takes everything below it."""
+    parts = path.split("/")
+    prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    ignored = False
+    for pattern in patterns:
+        glob = _docker_glob(pattern.removeprefix("!").strip("/"))
+        if any(glob.fullmatch(prefix) for prefix in prefixes):
+            ignored = not pattern.startswith("!")
+    return ignored
+
+
+def test_build_context_holds_the_project_and_not_the_local_state() -> None:
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    needed = ["pyproject.toml"]
+    for include in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]:
+        for package in ROOT.glob(include.rstrip("*") + "*/__init__.py"):
+            needed += [
+                str(p.relative_to(ROOT))
+                for p in package.parent.rglob("*")
+                if p.is_file() and "__pycache__" not in p.parts
+            ]
+    assert any(n.startswith("tollgate/") for n in needed), "found no package to install"
+    left_out = [path for path in needed if _ignored(path, patterns)]
+    assert not left_out, f".dockerignore drops what `pip install .` needs: {left_out[:5]}"
+    for local in (".venv/bin/python", ".git/HEAD", ".tollgate/tollgate.db", "tollgate/x.pyc"):
+        assert _ignored(local, patterns), f"{local} would be sent to the build"
