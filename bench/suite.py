@@ -1,0 +1,199 @@
+"""What the benchmark runs: the mock upstream and `tollgate up`, each logging to a file
+in the bench's temporary home and started in a session of its own (so a Ctrl-C reaches
+only the bench, which then stops them, by id, in order), plus a project and its key."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+MODEL = "gpt-4o-mini"  # has a default price, so Budget.Authorize allows it
+PROJECT = "bench"
+UP_LINE = re.compile(r"tollgate is up: (\S+)")
+SERVICES = ("gateway", "router", "metering", "budget")
+
+
+class BenchError(RuntimeError):
+    """The bench cannot go on; the message says why."""
+
+
+def tollgate_command() -> str:
+    """The `tollgate` script next to this Python (the venv's), else the one on PATH."""
+    beside = Path(sys.executable).parent / "tollgate"
+    found = str(beside) if beside.exists() else shutil.which("tollgate")
+    if not found:
+        raise BenchError("cannot find the `tollgate` command; run `make install` first")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def suite_env(home: Path, config: Path) -> dict[str, str]:
+    """The environment without inherited TOLLGATE_*/OPENAI_* settings, plus free ports."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TOLLGATE_", "OPENAI_"))}
+    env["TOLLGATE_HOME"] = str(home)
+    env["TOLLGATE_CONFIG"] = str(config)
+    env["TOLLGATE_HTTP_PORT"] = str(free_port())
+    env["TOLLGATE_LOG_LEVEL"] = "WARNING"
+    for name in SERVICES:
+        env[f"TOLLGATE_{name.upper()}_ADDR"] = f"127.0.0.1:{free_port()}"
+    return env
+
+
+def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def stop(process: subprocess.Popen[bytes], grace: float = 20.0) -> None:
+    """SIGTERM, then SIGKILL to the process's own group if it does not exit in time."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # the group this process leads, and only it
+        process.wait()
+
+
+def tail(log: Path, chars: int = 3000) -> str:
+    return log.read_text(errors="replace")[-chars:] if log.exists() else "(no log)"
+
+
+def wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise BenchError(f"{url} did not come up; its process exited:\n{tail(log)}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as reply:  # noqa: S310 (local URL)
+                if reply.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise BenchError(f"{url} did not answer within {timeout:.0f} s:\n{tail(log)}")
+
+
+def wait_up_line(process: subprocess.Popen[bytes], log: Path, timeout: float) -> str:
+    """The base URL `tollgate up` prints once every service is healthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = UP_LINE.search(log.read_text(errors="replace")) if log.exists() else None
+        if found:
+            return found.group(1)
+        if process.poll() is not None:
+            raise BenchError(f"`tollgate up` exited with {process.returncode}:\n{tail(log)}")
+        time.sleep(0.1)
+    raise BenchError(f"`tollgate up` was not up within {timeout:.0f} s:\n{tail(log)}")
+
+
+def cli(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [tollgate_command(), *args], env=env, capture_output=True, text=True, timeout=120
+    )
+    if result.returncode != 0:
+        raise BenchError(f"`tollgate {' '.join(args)}` failed:\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+@contextmanager
+def postgres_schema(url: str) -> Iterator[str]:
+    """`url` with a fresh schema of its own on the search path, dropped afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    schema = f"bench_{secrets.token_hex(6)}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except SQLAlchemyError as exc:
+        admin.dispose()
+        raise BenchError(f"cannot create a schema in {url}: {exc}") from None
+    try:
+        option = quote(f"-csearch_path={schema}")
+        yield f"{url}{'&' if '?' in url else '?'}options={option}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def use_database(env: dict[str, str], url: str | None, stack: ExitStack) -> str:
+    """Point `env` at the database to bench on; says which, for the report."""
+    if not url:
+        return "sqlite, in the temporary home"
+    if url.startswith("postgresql") and "options=" not in url:
+        env["TOLLGATE_DATABASE_URL"] = stack.enter_context(postgres_schema(url))
+        return f"{url}, in a fresh schema dropped afterwards"
+    env["TOLLGATE_DATABASE_URL"] = url
+    return f"{url}, as given (the bench's rows stay there)"
+
+
+@dataclass(frozen=True)
+class Suite:
+    env: dict[str, str]  # for `tollgate` commands against the running suite
+    home: Path
+    upstream_url: str  # .../v1
+    gateway_url: str  # .../v1
+    secret: str  # a key of PROJECT
+    database: str  # what to print about the database
+
+
+def start_suite(home: Path, stack: ExitStack, database_url: str | None) -> Suite:
+    """The mock upstream and `tollgate up` in front of it; `stack` stops them."""
+    tollgate = tollgate_command()
+    port = free_port()
+    config = home / "tollgate.yaml"
+    config.write_text(
+        "providers:\n  - name: local\n    kind: openai\n"
+        f'    base_url: "http://127.0.0.1:{port}/v1"\n    models: [{MODEL}]\n'
+    )
+    env = suite_env(home, config)
+    log = home / "upstream.log"
+    command = [tollgate, "mock-upstream", "--host", "127.0.0.1", "--port", str(port)]
+    upstream = start(command, env, log)
+    stack.callback(stop, upstream)
+    upstream_url = f"http://127.0.0.1:{port}/v1"
+    wait_http(f"{upstream_url}/models", upstream, log, timeout=60)
+
+    database = use_database(env, database_url, stack)
+    log = home / "up.log"
+    up = start([tollgate, "up"], env, log)
+    stack.callback(stop, up, 60.0)  # `tollgate up` gives each service 10 s to stop
+    gateway_url = wait_up_line(up, log, timeout=120)
+    cli(env, "project", "create", PROJECT)
+    secret = json.loads(cli(env, "key", "create", "--project", PROJECT, "--json"))["secret"]
+    return Suite(env, home, upstream_url, gateway_url, str(secret), database)
+
+
+def ledger_requests(suite: Suite, want: int, timeout: float = 15.0) -> int:
+    """Requests the ledger holds for PROJECT, once it has `want` or `timeout` is up."""
+    deadline = time.monotonic() + timeout
+    while True:
+        bill = json.loads(cli(suite.env, "bill", "--project", PROJECT, "--json"))
+        if int(bill["requests"]) >= want or time.monotonic() > deadline:
+            return int(bill["requests"])
+        time.sleep(1.0)
