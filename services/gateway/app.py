@@ -16,9 +16,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services.gateway.auth import KeyCache, secret_from
+from services.gateway.catalog import ModelCatalog
 from services.gateway.chat import ChatDeps, chat_completions
 from services.gateway.errors import ApiError, unavailable
-from tollgate.config import Settings
 from tollgate.v1 import (
     budget_pb2,
     budget_pb2_grpc,
@@ -46,7 +46,6 @@ def _api(handler: Handler) -> Handler:
 
 
 def create_app(
-    settings: Settings,
     engine: Engine,
     *,
     budget: budget_pb2_grpc.BudgetStub,
@@ -54,8 +53,8 @@ def create_app(
     metering: metering_pb2_grpc.MeteringStub,
 ) -> Starlette:
     keys = KeyCache(engine)
-    routes = settings.routes()
-    deps = ChatDeps(keys=keys, routes=routes, budget=budget, router=router)
+    models_catalog = ModelCatalog(router)
+    deps = ChatDeps(keys=keys, models=models_catalog, budget=budget, router=router)
 
     async def chat(request: Request) -> Response:
         return await chat_completions(request, deps)
@@ -64,7 +63,7 @@ def create_app(
         await keys.resolve(secret_from(request), fresh=True)
         data = [
             {"id": name, "object": "model", "created": CREATED, "owned_by": route.provider}
-            for name, route in sorted(routes.items())
+            for name, route in sorted((await models_catalog.all()).items())
         ]
         return JSONResponse({"object": "list", "data": data})
 

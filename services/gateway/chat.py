@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from services.gateway.auth import Caller, KeyCache, secret_from
+from services.gateway.catalog import ModelCatalog
 from services.gateway.errors import (
     ApiError,
     bad_request,
@@ -40,7 +41,7 @@ Decision = budget_pb2.AuthorizeResponse
 @dataclass
 class ChatDeps:
     keys: KeyCache
-    routes: dict[str, Route]
+    models: ModelCatalog
     budget: budget_pb2_grpc.BudgetStub
     router: router_pb2_grpc.RouterStub
 
@@ -139,7 +140,7 @@ async def chat_completions(request: Request, deps: ChatDeps) -> Response:
     caller = await deps.keys.resolve(secret)
     raw = await request.body()
     params = chat_params(parse_json(raw))
-    route = deps.routes.get(params.model)
+    route = await deps.models.get(params.model)
     if route is None:
         raise unknown_model(params.model)
     prompt_tokens = tokens.count_chat_prompt(params.messages, route.served_model, params.tools)

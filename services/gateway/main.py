@@ -19,7 +19,6 @@ async def serve(settings: Settings) -> None:
         name: aio_channel(settings.addrs[name]) for name in ("budget", "router", "metering")
     }
     app = create_app(
-        settings,
         engine,
         budget=budget_pb2_grpc.BudgetStub(channels["budget"]),
         router=router_pb2_grpc.RouterStub(channels["router"]),
