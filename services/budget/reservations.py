@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, Row, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from services.budget.prices import price_at
-from tollgate.db import as_utc, is_sqlite, utcnow
+from tollgate.db import as_utc, is_sqlite, read_transaction, utcnow
 from tollgate.db.models import ApiKey, Project, Reservation, SpendCounter
 from tollgate.money import Price, cost_nano, format_amount
 
@@ -129,18 +129,12 @@ class Ledger:
     ) -> Authorization:
         now = utcnow()
         period = period_of(now)
-        with self.engine.begin() as conn:
+        with read_transaction(self.engine) as conn:
             key = conn.execute(
                 select(ApiKey.project_id, ApiKey.revoked_at).where(ApiKey.id == key_id)
             ).first()
             if key is None or key.revoked_at is not None or key.project_id != project_id:
                 return Authorization(Decision.KEY_REVOKED, message="This API key has been revoked.")
-            project = conn.execute(select(PROJECTS).where(PROJECTS.c.id == project_id)).one()
-            existing = conn.execute(
-                select(RESERVATIONS).where(RESERVATIONS.c.request_id == request_id)
-            ).first()
-            if existing is not None:  # a repeated Authorize of the same request
-                return Authorization(Decision.ALLOWED, existing.amount_nano, existing.currency)
             price = price_at(conn, model, now)
             if price is None:
                 return Authorization(
@@ -148,13 +142,25 @@ class Ledger:
                     message=f"The model `{model}` has no price yet, so tollgate cannot bill it. "
                     f"An operator can set one with `tollgate price set {model} ...`.",
                 )
-            output_cap = max_completion_tokens or price.max_output_tokens
-            amount = self._cost(
-                price,
-                Usage(prompt_tokens=prompt_tokens, completion_tokens=output_cap),
-                project.currency,
-            )
+            project = conn.execute(select(PROJECTS).where(PROJECTS.c.id == project_id)).one()
+        output_cap = max_completion_tokens or price.max_output_tokens
+        amount = self._cost(
+            price,
+            Usage(prompt_tokens=prompt_tokens, completion_tokens=output_cap),
+            project.currency,
+        )
+        if project.monthly_budget_nano is None:
+            # No hard limit: nothing to hold. Settlement prices the call at its start time.
+            return Authorization(Decision.ALLOWED, 0, project.currency)
+        with self.engine.begin() as conn:
+            existing = conn.execute(
+                select(RESERVATIONS).where(RESERVATIONS.c.request_id == request_id)
+            ).first()
+            if existing is not None:  # a repeated Authorize of the same request
+                return Authorization(Decision.ALLOWED, existing.amount_nano, existing.currency)
             counter = self._locked_counter(conn, project_id, period)
+            # Read the limit again under the lock: an operator may have just changed it.
+            project = conn.execute(select(PROJECTS).where(PROJECTS.c.id == project_id)).one()
             limit = project.monthly_budget_nano
             if (
                 limit is not None
@@ -167,7 +173,7 @@ class Ledger:
                 )
             self._move(conn, project_id, period, committed=0, reserved=amount)
             conn.execute(
-                Reservation.__table__.insert().values(
+                RESERVATIONS.insert().values(
                     request_id=request_id,
                     project_id=project_id,
                     key_id=key_id,
@@ -227,7 +233,7 @@ class Ledger:
                 )
             else:  # settled without a reservation (it was never made): remember the answer
                 conn.execute(
-                    Reservation.__table__.insert().values(
+                    RESERVATIONS.insert().values(
                         request_id=request_id,
                         project_id=project_id,
                         key_id=key_id,

@@ -6,6 +6,7 @@ import threading
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select
 
 from services.budget.prices import PriceInput, seed_prices, set_price
@@ -93,15 +94,37 @@ def test_unpriced_models_are_refused(db_url: str) -> None:
     assert "tollgate price set no-such-model" in result.message
 
 
-def test_old_calls_keep_the_price_in_force_when_they_started(db_url: str) -> None:
-    ledger, project, key = setup_project(db_url, budget=None)
+@pytest.mark.parametrize("budget", [None, "100"], ids=["unlimited", "hard-limit"])
+def test_old_calls_keep_the_price_in_force_when_they_started(
+    db_url: str, budget: str | None
+) -> None:
+    ledger, project, key = setup_project(db_url, budget=budget)
+    started_old = utcnow()
     ledger.authorize("old", project, key, "demo", 1000, 10)
     with ledger.engine.begin() as conn:
         set_price(conn, PriceInput("demo", "42", "210", None, "CNY"))
+    started_new = utcnow()
     ledger.authorize("new", project, key, "demo", 1000, 10)
-    old = ledger.settle("old", project, key, "demo", Usage(1000, 0), utcnow())
-    new = ledger.settle("new", project, key, "demo", Usage(1000, 0), utcnow())
+    old = ledger.settle("old", project, key, "demo", Usage(1000, 0), started_old)
+    new = ledger.settle("new", project, key, "demo", Usage(1000, 0), started_new)
     assert (old.cost_nano, new.cost_nano) == (21_000_000, 42_000_000)
+
+
+def test_unlimited_projects_hold_nothing(db_url: str) -> None:
+    ledger, project, key = setup_project(db_url, budget=None)
+    result = ledger.authorize("r", project, key, "demo", 1000, 1000)
+    assert (result.decision, result.reserved_nano) == (Decision.ALLOWED, 0)
+    assert ledger.status(project).reserved_nano == 0
+    assert ledger.settle("r", project, key, "demo", Usage(1000, 0), utcnow()).cost_nano > 0
+
+
+def test_a_new_limit_applies_from_the_next_call(db_url: str) -> None:
+    ledger, project, key = setup_project(db_url, budget=None)
+    assert ledger.authorize("a", project, key, "demo", 1000, 1000).decision is Decision.ALLOWED
+    admin.set_monthly_budget(ledger.engine, "acme", "0.01")
+    assert (
+        ledger.authorize("b", project, key, "demo", 1000, 1000).decision is Decision.BUDGET_EXCEEDED
+    )
 
 
 def test_expired_reservations_are_released(db_url: str) -> None:
