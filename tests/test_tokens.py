@@ -350,28 +350,29 @@ def test_split_tokens_round_trips(text: str) -> None:
         assert len(pieces) <= count_text(text, model)
 
 
-def test_loads_without_network(
+def test_loads_without_network_or_a_writable_cache(
     fresh_cache: None, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
-    reads: list[str] = []
-    real_read_file = tiktoken.load.read_file
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(cache))
 
-    def local_only_read_file(blobpath: str) -> bytes:
-        reads.append(blobpath)
-        if "://" in blobpath:
-            raise AssertionError(f"tried to download {blobpath}")
-        return real_read_file(blobpath)
+    def no_download(blobpath: str) -> bytes:
+        raise AssertionError(f"tiktoken's own loader was used for {blobpath}")
 
     def no_network(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("tried to open a network connection")
 
-    monkeypatch.setattr(tiktoken.load, "read_file", local_only_read_file)
+    monkeypatch.setattr(tiktoken.load, "read_file", no_download)
     monkeypatch.setattr(socket.socket, "connect", no_network)
     monkeypatch.setattr(socket, "create_connection", no_network)
 
     assert count_text("tiktoken is great!", "gpt-4o") == 6
     assert count_text("お誕生日おめでとう", "gpt-4") == 9
-    assert sorted(reads) == sorted(
-        str(tokens.DATA_DIR / f"{name}.tiktoken") for name in ("o200k_base", "cl100k_base")
-    )
+    assert not cache.exists()  # nothing was copied anywhere
+
+
+def test_a_damaged_vocabulary_is_refused(tmp_path: Any) -> None:
+    damaged = tmp_path / "o200k_base.tiktoken"
+    damaged.write_bytes((tokens.DATA_DIR / "o200k_base.tiktoken").read_bytes()[:-10])
+    with pytest.raises(ValueError, match="damaged"):
+        tokens._read_ranks(damaged, tokens._SPECS["o200k_base"].sha256)

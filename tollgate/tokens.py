@@ -8,6 +8,8 @@ tokens as `tiktoken_ext.openai_public`.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import threading
 from dataclasses import dataclass
@@ -15,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import tiktoken
-from tiktoken.load import load_tiktoken_bpe
 from tiktoken_ext.openai_public import ENDOFPROMPT, ENDOFTEXT, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX
 
 O200K_BASE = "o200k_base"
@@ -97,9 +98,29 @@ def get_encoding(name: str) -> tiktoken.Encoding:
     return encoding
 
 
+def _read_ranks(path: Path, sha256: str) -> dict[bytes, int]:
+    """The vocabulary file's `base64-token rank` lines, after checking its hash.
+
+    Read here rather than with tiktoken's loader, which also copies the file into a
+    cache folder: a read-only or unwritable disk must not stop tollgate."""
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise ValueError(f"{path} is damaged: its sha256 does not match the published one")
+    return {
+        base64.b64decode(token): int(rank)
+        for token, rank in (line.split() for line in data.splitlines() if line)
+    }
+
+
+def preload() -> None:
+    """Parse both vocabularies now (about a second each), not on a first request."""
+    for name in _SPECS:
+        get_encoding(name)
+
+
 def _load_encoding(name: str) -> tiktoken.Encoding:
     spec = _SPECS[name]
-    ranks = load_tiktoken_bpe(str(DATA_DIR / f"{name}.tiktoken"), expected_hash=spec.sha256)
+    ranks = _read_ranks(DATA_DIR / f"{name}.tiktoken", spec.sha256)
     return tiktoken.Encoding(
         name, pat_str=spec.pat_str, mergeable_ranks=ranks, special_tokens=spec.special_tokens
     )

@@ -7,6 +7,7 @@ import asyncio
 import uvicorn
 
 from services.gateway.app import create_app
+from tollgate import tokens
 from tollgate.config import Settings
 from tollgate.db import make_engine
 from tollgate.grpcutil import aio_channel, start_aio_server
@@ -14,6 +15,7 @@ from tollgate.v1 import budget_pb2_grpc, metering_pb2_grpc, router_pb2_grpc
 
 
 async def serve(settings: Settings) -> None:
+    tokens.preload()  # the first request must not pay for parsing the vocabularies
     engine = make_engine(settings.database_url)
     channels = {
         name: aio_channel(settings.addrs[name]) for name in ("budget", "router", "metering")

@@ -6,6 +6,7 @@ from functools import partial
 
 from services.metering.ledger import UsageLedger
 from services.metering.server import MeteringServicer
+from tollgate import tokens
 from tollgate.config import Settings
 from tollgate.db import make_engine
 from tollgate.grpcutil import run_sync_server, sync_channel
@@ -13,6 +14,7 @@ from tollgate.v1 import budget_pb2_grpc, metering_pb2_grpc
 
 
 def main(settings: Settings) -> None:
+    tokens.preload()
     engine = make_engine(settings.database_url)
     channel = sync_channel(settings.addrs["budget"])
     servicer = MeteringServicer(UsageLedger(engine), budget_pb2_grpc.BudgetStub(channel))

@@ -13,7 +13,7 @@ import grpc
 from services.router.providers import Provider, build_providers
 from services.router.recorder import UsageRecorder
 from services.router.server import RouterServicer
-from tollgate import telemetry
+from tollgate import telemetry, tokens
 from tollgate.config import Settings
 from tollgate.grpcutil import install_async_stop, start_aio_server
 from tollgate.v1 import router_pb2_grpc
@@ -65,6 +65,7 @@ async def serve(settings: Settings) -> None:
 
 def main(settings: Settings) -> None:
     telemetry.setup("router", settings.log_level)
+    tokens.preload()  # before serving: counting a broken stream must not wait a second
     try:
         import uvloop
     except ImportError:

@@ -204,7 +204,8 @@ def cmd_bill(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_mock_upstream(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_mock_upstream(args: argparse.Namespace) -> int:
+    """Needs no settings: it is a stand-in upstream, not part of the suite."""
     from tollgate import mockupstream
 
     mockupstream.run(args.host, args.port, latency_ms=args.latency_ms)
@@ -281,7 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--month", help="YYYY-MM (default: this month, UTC)")
     p.add_argument("--json", action="store_true")
 
-    p = command(sub, "mock-upstream", cmd_mock_upstream, "a local OpenAI-compatible test upstream")
+    p = sub.add_parser("mock-upstream", help="a local OpenAI-compatible test upstream")
+    p.set_defaults(fn=None)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=9000)
     p.add_argument("--latency-ms", type=float, default=0.0)
@@ -291,8 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
-        settings = load_settings()
-        code = args.fn(settings, args)
+        if args.fn is None:
+            code = cmd_mock_upstream(args)
+        else:
+            code = args.fn(load_settings(), args)
     except (ConfigError, admin.AdminError, MoneyError, ValueError) as exc:
         print(f"tollgate: {exc}", file=sys.stderr)
         code = 2
