@@ -33,7 +33,7 @@ from tollgate.v1 import budget_pb2, budget_pb2_grpc, common_pb2, router_pb2, rou
 
 log = logging.getLogger(__name__)
 
-AUTHORIZE_TIMEOUT_SECONDS = 10.0
+AUTHORIZE_TIMEOUT_SECONDS = 5.0
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 Decision = budget_pb2.AuthorizeResponse
 
@@ -77,6 +77,8 @@ async def _authorize(
                 max_completion_tokens=params.max_tokens * params.n,
             ),
             timeout=AUTHORIZE_TIMEOUT_SECONDS,
+            # Ride out a budget replica's restart instead of failing at once.
+            wait_for_ready=True,
         )
     except grpc.aio.AioRpcError as exc:
         log.warning("authorize %s failed: %s", request_id, exc.code())

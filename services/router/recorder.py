@@ -22,7 +22,7 @@ from pathlib import Path
 
 import grpc
 
-from tollgate.grpcutil import CHANNEL_OPTIONS
+from tollgate.grpcutil import aio_channel
 from tollgate.v1 import metering_pb2, metering_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -30,14 +30,6 @@ log = logging.getLogger(__name__)
 SUFFIX = ".rec"
 TMP_SUFFIX = ".tmp"
 SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
-# gRPC's own reconnect backoff grows to 120 s by default; a spool that waits that long
-# after Metering comes back would hold records needlessly.
-RECORDER_CHANNEL_OPTIONS = [
-    *CHANNEL_OPTIONS,
-    ("grpc.initial_reconnect_backoff_ms", 200),
-    ("grpc.min_reconnect_backoff_ms", 200),
-    ("grpc.max_reconnect_backoff_ms", 5_000),
-]
 
 
 def spool_name(request_id: str) -> str:
@@ -80,7 +72,7 @@ class UsageRecorder:
 
     async def start(self) -> None:
         self._spool.mkdir(parents=True, exist_ok=True)
-        self._channel = grpc.aio.insecure_channel(self._addr, options=RECORDER_CHANNEL_OPTIONS)
+        self._channel = aio_channel(self._addr)
         self._stub = metering_pb2_grpc.MeteringStub(self._channel)
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
 
