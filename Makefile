@@ -1,4 +1,5 @@
 # The one entry point for people: `make run`, `make test`, `make bench`, `make lint`.
+# `make lint` is ruff (lint and format) and mypy on the services.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -26,6 +27,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check tollgate services tests bench
 	$(BIN)/ruff format --check tollgate services tests bench
+	$(BIN)/mypy services tollgate
 
 proto: $(STAMP)
 	$(BIN)/python -m tollgate.protogen

@@ -16,12 +16,10 @@ from sqlalchemy import Engine, Row, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tollgate.db import as_utc, utcnow
-from tollgate.db.models import ApiKey, Project
+from tollgate.db.models import API_KEYS as KEYS
+from tollgate.db.models import PROJECTS
 from tollgate.keys import display_prefix, hash_secret, new_id, new_secret
 from tollgate.money import check_currency, format_amount, to_nano
-
-PROJECTS = Project.__table__
-KEYS = ApiKey.__table__
 
 
 class AdminError(ValueError):

@@ -7,7 +7,7 @@ in force when it started, so changing a price never changes an old bill.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
 from importlib import resources
@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, Row, select
 
 from tollgate.config import Settings
 from tollgate.db import utcnow
-from tollgate.db.models import ModelPrice
+from tollgate.db.models import PRICES
 from tollgate.money import Price, check_currency, format_amount, to_nano
 
 DEFAULT_MAX_OUTPUT_TOKENS = 4096
@@ -31,9 +31,6 @@ class PriceInput:
     cached_input: Decimal | str | None
     currency: str
     max_output_tokens: int | None = None
-
-
-PRICES = ModelPrice.__table__
 
 
 def _row_to_price(row: Row[Any]) -> Price:
@@ -70,30 +67,24 @@ def set_price(conn: Connection, price: PriceInput, effective_from: datetime | No
         max_output = current.max_output_tokens if current else DEFAULT_MAX_OUTPUT_TOKENS
     if max_output <= 0:
         raise ValueError("max_output_tokens: must be positive")
-    values = {
-        "model": price.model.strip(),
-        "currency": check_currency(price.currency),
-        "input_nano": input_nano,
-        "output_nano": to_nano(price.output),
-        "cached_input_nano": to_nano(cached),
-        "max_output_tokens": max_output,
-        "effective_from": effective_from or utcnow(),
-    }
-    conn.execute(PRICES.insert().values(**values))
-    return Price(
-        model=values["model"],
-        input_nano=values["input_nano"],
-        output_nano=values["output_nano"],
-        cached_input_nano=values["cached_input_nano"],
-        currency=values["currency"],
+    created = Price(
+        model=price.model.strip(),
+        input_nano=input_nano,
+        output_nano=to_nano(price.output),
+        cached_input_nano=to_nano(cached),
+        currency=check_currency(price.currency),
         max_output_tokens=max_output,
     )
+    conn.execute(
+        PRICES.insert().values(**asdict(created), effective_from=effective_from or utcnow())
+    )
+    return created
 
 
 def current_prices(conn: Connection) -> list[Price]:
     """The price in force now of every model that has one, by model name."""
     now = utcnow()
-    models = conn.execute(select(ModelPrice.model).distinct().order_by(ModelPrice.model)).scalars()
+    models = conn.execute(select(PRICES.c.model).distinct().order_by(PRICES.c.model)).scalars()
     return [p for m in list(models) if (p := price_at(conn, m, now)) is not None]
 
 

@@ -20,12 +20,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from services.budget.prices import price_at
 from tollgate.db import as_utc, is_sqlite, read_transaction, utcnow
-from tollgate.db.models import ApiKey, Project, Reservation, SpendCounter
+from tollgate.db.models import (
+    PROJECTS,
+    RESERVATIONS,
+    SPEND_COUNTERS,
+    ApiKey,
+    Reservation,
+    SpendCounter,
+)
 from tollgate.money import Price, cost_nano, format_amount
 
-PROJECTS = Project.__table__
-RESERVATIONS = Reservation.__table__
-COUNTERS = SpendCounter.__table__
+COUNTERS = SPEND_COUNTERS
 
 
 class Decision(enum.Enum):

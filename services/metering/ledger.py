@@ -9,9 +9,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tollgate.db import is_sqlite, utcnow
-from tollgate.db.models import LedgerEntry
-
-LEDGER = LedgerEntry.__table__
+from tollgate.db.models import LEDGER
 
 
 @dataclass(frozen=True)

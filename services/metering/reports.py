@@ -8,9 +8,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, func, select
 
-from tollgate.db.models import LedgerEntry, Project
+from tollgate.db.models import LEDGER, Project
 
-LEDGER = LedgerEntry.__table__
 # Calls that were served (fully or partly) and billed; failed calls cost nothing.
 BILLED = ("ok", "partial")
 

@@ -71,9 +71,9 @@ class MeteringServicer(metering_pb2_grpc.MeteringServicer):
     ) -> metering_pb2.RecordUsageResponse:
         if not request.request_id or not request.caller.project_id:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "request_id and caller needed")
-        status = _STATUS.get(request.status)
-        if status is None:
+        if request.status not in _STATUS:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "status must be set")
+        status = _STATUS[request.status]
         usage = request.usage
         if min(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens) < 0:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "token counts cannot be negative")

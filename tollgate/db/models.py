@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import (
     BigInteger,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -131,3 +133,12 @@ class LedgerEntry(Base):
     latency_ms: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# The tables themselves, typed, for Core statements (the services use Core, not the ORM).
+PROJECTS = cast(Table, Project.__table__)
+API_KEYS = cast(Table, ApiKey.__table__)
+PRICES = cast(Table, ModelPrice.__table__)
+SPEND_COUNTERS = cast(Table, SpendCounter.__table__)
+RESERVATIONS = cast(Table, Reservation.__table__)
+LEDGER = cast(Table, LedgerEntry.__table__)
