@@ -158,3 +158,21 @@ def test_secrets_never_reach_logs_errors_or_responses(world: World) -> None:
         log = (world.suite.home / f"{name}.log").read_text()
         for leaked in (secret, bad, UPSTREAM_KEY):
             assert leaked not in log, f"{name} logged a secret"
+
+
+def test_prices_and_budgets_set_with_the_cli_apply_from_the_next_call(world: World) -> None:
+    suite = world.suite
+    project, secret = suite.project_with_key("live-changes")
+    sdk = openai.OpenAI(base_url=suite.base_url, api_key=secret, max_retries=0)
+    first = sdk.chat.completions.create(model="m-fast", messages=MESSAGES)  # type: ignore[arg-type]
+    suite.cli("price", "set", "m-fast", "--input", "42", "--output", "210", "--currency", "CNY")
+    second = sdk.chat.completions.create(model="m-fast", messages=MESSAGES)  # type: ignore[arg-type]
+    rows = sorted(rows_for(suite, project, 2), key=lambda r: r.id)
+    assert first.usage.total_tokens == second.usage.total_tokens  # same call, twice
+    assert rows[1].cost_nano == 2 * rows[0].cost_nano  # at the new price
+
+    suite.cli("project", "budget", "live-changes", "0.000001")
+    with pytest.raises(openai.RateLimitError):
+        sdk.chat.completions.create(model="m-fast", messages=MESSAGES)  # type: ignore[arg-type]
+    suite.cli("project", "budget", "live-changes", "none")
+    assert sdk.chat.completions.create(model="m-fast", messages=MESSAGES).choices  # type: ignore[arg-type]
