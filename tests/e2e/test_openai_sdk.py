@@ -326,3 +326,61 @@ def test_200_concurrent_calls_hold_the_budget_exactly(suite: Suite) -> None:
     assert len(rows) == fits
     spent = from_nano(sum(r.cost_nano for r in rows))
     assert spent == per_call * fits <= budget
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+
+
+def test_tools_round_trip_through_the_sdk(suite: Suite) -> None:
+    project, secret = suite.project_with_key(unique("tools"))
+    sdk = client(suite, secret)
+    reply = sdk.chat.completions.create(
+        model="demo",
+        messages=MESSAGES,  # type: ignore[arg-type]
+        tools=[WEATHER_TOOL],  # type: ignore[list-item]
+        tool_choice="required",
+    )
+    (call,) = reply.choices[0].message.tool_calls  # type: ignore[misc]
+    assert call.function.name == "get_weather" and reply.choices[0].finish_reason == "tool_calls"
+    assert reply.usage.prompt_tokens == tokens.count_chat_prompt(MESSAGES, "demo", [WEATHER_TOOL])
+    follow_up = [
+        *MESSAGES,
+        {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+        {"role": "tool", "tool_call_id": call.id, "content": "sunny, 21C"},
+    ]
+    streamed = list(
+        sdk.chat.completions.create(
+            model="demo",
+            messages=follow_up,  # type: ignore[arg-type]
+            tools=[WEATHER_TOOL],  # type: ignore[list-item]
+            stream=True,
+        )
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in streamed)
+    assert len(wait_rows(suite, project, 2)) == 2
+
+
+def test_images_in_the_prompt_are_accepted_and_counted(suite: Suite) -> None:
+    _, secret = suite.project_with_key(unique("vision"))
+    text_only = [{"role": "user", "content": [{"type": "text", "text": "What is this?"}]}]
+    with_image = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is this?"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+            ],
+        }
+    ]
+    sdk = client(suite, secret)
+    plain = sdk.chat.completions.create(model="demo", messages=text_only)  # type: ignore[arg-type]
+    seen = sdk.chat.completions.create(model="demo", messages=with_image)  # type: ignore[arg-type]
+    assert seen.usage.prompt_tokens > plain.usage.prompt_tokens
+    assert seen.usage.prompt_tokens == tokens.count_chat_prompt(with_image, "demo")
