@@ -131,6 +131,8 @@ class Ledger:
         model: str,
         prompt_tokens: int,
         max_completion_tokens: int,
+        *,
+        choices: int = 1,
     ) -> Authorization:
         now = utcnow()
         period = period_of(now)
@@ -148,7 +150,7 @@ class Ledger:
                     f"An operator can set one with `tollgate price set {model} ...`.",
                 )
             project = conn.execute(select(PROJECTS).where(PROJECTS.c.id == project_id)).one()
-        output_cap = max_completion_tokens or price.max_output_tokens
+        output_cap = (max_completion_tokens or price.max_output_tokens) * choices
         amount = self._cost(
             price,
             Usage(prompt_tokens=prompt_tokens, completion_tokens=output_cap),

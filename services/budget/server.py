@@ -36,7 +36,7 @@ class BudgetServicer(budget_pb2_grpc.BudgetServicer):
     ) -> budget_pb2.AuthorizeResponse:
         if not request.request_id or not request.caller.project_id or not request.model:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "request_id, caller and model needed")
-        if request.prompt_tokens_estimate < 0 or request.max_completion_tokens < 0:
+        if min(request.prompt_tokens_estimate, request.max_completion_tokens, request.choices) < 0:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "token counts cannot be negative")
         result = self.ledger.authorize(
             request.request_id,
@@ -45,6 +45,7 @@ class BudgetServicer(budget_pb2_grpc.BudgetServicer):
             request.model,
             request.prompt_tokens_estimate,
             request.max_completion_tokens,
+            choices=max(request.choices, 1),
         )
         return budget_pb2.AuthorizeResponse(
             decision=_DECISIONS[result.decision],

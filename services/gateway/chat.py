@@ -74,7 +74,8 @@ async def _authorize(
                 ),
                 model=route.served_model,
                 prompt_tokens_estimate=prompt_tokens,
-                max_completion_tokens=params.max_tokens * params.n,
+                max_completion_tokens=params.max_tokens,
+                choices=params.n,
             ),
             timeout=AUTHORIZE_TIMEOUT_SECONDS,
             # Ride out a budget replica's restart instead of failing at once.

@@ -167,3 +167,11 @@ def test_concurrent_reservations_never_pass_the_hard_limit(db_url: str) -> None:
             select(func.sum(Reservation.amount_nano)).where(Reservation.state == "open")
         ).scalar_one()
     assert held == status.reserved_nano
+
+
+def test_the_worst_case_covers_every_choice_and_the_output_cap(db_url: str) -> None:
+    ledger, project, key = setup_project(db_url, budget="1000")
+    one = ledger.authorize("one", project, key, "demo", 1000, 0)  # demo's cap: 4096 tokens
+    three = ledger.authorize("three", project, key, "demo", 1000, 0, choices=3)
+    assert one.reserved_nano == 21_000_000 + 4096 * 105_000
+    assert three.reserved_nano == 21_000_000 + 3 * 4096 * 105_000

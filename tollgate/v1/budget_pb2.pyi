@@ -8,18 +8,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class AuthorizeRequest(_message.Message):
-    __slots__ = ("request_id", "caller", "model", "prompt_tokens_estimate", "max_completion_tokens")
+    __slots__ = ("request_id", "caller", "model", "prompt_tokens_estimate", "max_completion_tokens", "choices")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CALLER_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PROMPT_TOKENS_ESTIMATE_FIELD_NUMBER: _ClassVar[int]
     MAX_COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CHOICES_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     caller: _common_pb2.Caller
     model: str
     prompt_tokens_estimate: int
     max_completion_tokens: int
-    def __init__(self, request_id: _Optional[str] = ..., caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., model: _Optional[str] = ..., prompt_tokens_estimate: _Optional[int] = ..., max_completion_tokens: _Optional[int] = ...) -> None: ...
+    choices: int
+    def __init__(self, request_id: _Optional[str] = ..., caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., model: _Optional[str] = ..., prompt_tokens_estimate: _Optional[int] = ..., max_completion_tokens: _Optional[int] = ..., choices: _Optional[int] = ...) -> None: ...
 
 class AuthorizeResponse(_message.Message):
     __slots__ = ("decision", "reserved", "message")
