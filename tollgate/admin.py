@@ -26,6 +26,10 @@ class AdminError(ValueError):
     """A request an operator can fix; the message says how."""
 
 
+class NotFound(AdminError):
+    """The project or key named does not exist."""
+
+
 @dataclass(frozen=True)
 class ProjectInfo:
     id: str
@@ -113,7 +117,7 @@ def get_project(engine: Engine, name_or_id: str) -> ProjectInfo:
         ).first()
         conn.rollback()
     if row is None:
-        raise AdminError(f"no project named {name_or_id!r}")
+        raise NotFound(f"no project named {name_or_id!r}")
     return _project(row)
 
 
@@ -156,7 +160,7 @@ def revoke_key(engine: Engine, key_id: str) -> KeyInfo:
     with engine.begin() as conn:
         row = conn.execute(select(KEYS).where(KEYS.c.id == key_id)).first()
         if row is None:
-            raise AdminError(f"no key with id {key_id!r}")
+            raise NotFound(f"no key with id {key_id!r}")
         if row.revoked_at is None:
             conn.execute(update(KEYS).where(KEYS.c.id == key_id).values(revoked_at=utcnow()))
         row = conn.execute(select(KEYS).where(KEYS.c.id == key_id)).one()

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from services.gateway.admin_api import admin_routes
 from services.gateway.auth import KeyCache, secret_from
 from services.gateway.catalog import ModelCatalog
 from services.gateway.chat import ChatDeps, chat_completions
@@ -48,6 +49,7 @@ def _api(handler: Handler) -> Handler:
 def create_app(
     engine: Engine,
     *,
+    admin_token: str = "",
     budget: budget_pb2_grpc.BudgetStub,
     router: router_pb2_grpc.RouterStub,
     metering: metering_pb2_grpc.MeteringStub,
@@ -141,6 +143,7 @@ def create_app(
             Route("/v1/models", _api(models), methods=["GET"]),
             Route("/v1/usage", _api(usage), methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
+            *admin_routes(engine, admin_token),
         ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )

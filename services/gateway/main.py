@@ -22,6 +22,7 @@ async def serve(settings: Settings) -> None:
     }
     app = create_app(
         engine,
+        admin_token=settings.admin_token,
         budget=budget_pb2_grpc.BudgetStub(channels["budget"]),
         router=router_pb2_grpc.RouterStub(channels["router"]),
         metering=metering_pb2_grpc.MeteringStub(channels["metering"]),

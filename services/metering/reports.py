@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Engine, func, select
 
 from tollgate.db.models import LEDGER, Project
+from tollgate.money import format_amount
 
 # Calls that were served (fully or partly) and billed; failed calls cost nothing.
 BILLED = ("ok", "partial")
@@ -94,3 +96,29 @@ def usage_report(engine: Engine, project_id: str, period: str | None = None) -> 
         report.output_tokens += line.output_tokens
         report.cached_tokens += line.cached_tokens
     return report
+
+
+def bill(report: Report) -> dict[str, Any]:
+    """A report as the bill's JSON: amounts are exact decimal strings."""
+    return {
+        "project": report.project,
+        "project_id": report.project_id,
+        "period": report.period,
+        "currency": report.currency,
+        "total": format_amount(report.total_nano),
+        "requests": report.requests,
+        "input_tokens": report.input_tokens,
+        "output_tokens": report.output_tokens,
+        "cached_tokens": report.cached_tokens,
+        "by_model": [
+            {
+                "model": line.model,
+                "total": format_amount(line.total_nano),
+                "requests": line.requests,
+                "input_tokens": line.input_tokens,
+                "output_tokens": line.output_tokens,
+                "cached_tokens": line.cached_tokens,
+            }
+            for line in report.by_model
+        ],
+    }

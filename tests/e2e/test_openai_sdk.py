@@ -384,3 +384,8 @@ def test_images_in_the_prompt_are_accepted_and_counted(suite: Suite) -> None:
     seen = sdk.chat.completions.create(model="demo", messages=with_image)  # type: ignore[arg-type]
     assert seen.usage.prompt_tokens > plain.usage.prompt_tokens
     assert seen.usage.prompt_tokens == tokens.count_chat_prompt(with_image, "demo")
+
+
+def test_the_admin_api_is_off_without_an_admin_token(suite: Suite) -> None:
+    reply = httpx.get(suite.base_url.removesuffix("/v1") + "/admin/projects")
+    assert reply.status_code == 404 and "TOLLGATE_ADMIN_TOKEN" in reply.json()["error"]["message"]

@@ -158,35 +158,12 @@ def cmd_price_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_bill(settings: Settings, args: argparse.Namespace) -> int:
+    from services.metering.reports import bill as bill_of
     from services.metering.reports import usage_report
-    from tollgate.money import format_amount
 
     engine = _engine(settings)
     project = admin.get_project(engine, args.project)
-    report = usage_report(engine, project.id, args.month)
-    lines = [
-        {
-            "model": line.model,
-            "total": format_amount(line.total_nano),
-            "requests": line.requests,
-            "input_tokens": line.input_tokens,
-            "output_tokens": line.output_tokens,
-            "cached_tokens": line.cached_tokens,
-        }
-        for line in report.by_model
-    ]
-    bill = {
-        "project": report.project,
-        "project_id": report.project_id,
-        "period": report.period,
-        "currency": report.currency,
-        "total": format_amount(report.total_nano),
-        "requests": report.requests,
-        "input_tokens": report.input_tokens,
-        "output_tokens": report.output_tokens,
-        "cached_tokens": report.cached_tokens,
-        "by_model": lines,
-    }
+    bill = bill_of(usage_report(engine, project.id, args.month))
     if args.json:
         print(json.dumps(bill, indent=2))
         return 0
@@ -196,7 +173,7 @@ def cmd_bill(settings: Settings, args: argparse.Namespace) -> int:
         f"{bill['output_tokens']} output tokens"
     )
     print(f"\n{'MODEL':<28} {'REQUESTS':>9} {'INPUT':>12} {'OUTPUT':>12} {'TOTAL':>16}")
-    for line in lines:
+    for line in bill["by_model"]:
         print(
             f"{line['model']:<28} {line['requests']:>9} {line['input_tokens']:>12} "
             f"{line['output_tokens']:>12} {line['total']:>16}"
