@@ -10,10 +10,12 @@ import logging
 import os
 import sys
 
-from opentelemetry import trace
+from collections.abc import Iterable
+
+from opentelemetry import context, propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
 _configured = False
 
@@ -35,9 +37,23 @@ def setup(service: str, level: str = "INFO") -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     provider = TracerProvider(resource=Resource.create({"service.name": f"tollgate-{service}"}))
     if os.environ.get("TOLLGATE_OTEL_EXPORTER", "").lower() == "console":
-        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+        # Synchronous: a debugging aid, so every span shows at once and none is lost.
+        provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
     trace.set_tracer_provider(provider)
 
 
 def tracer(name: str) -> trace.Tracer:
     return trace.get_tracer(name)
+
+
+def outgoing_metadata() -> tuple[tuple[str, str], ...]:
+    """The current trace context as gRPC metadata, for the next service's spans."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return tuple(carrier.items())
+
+
+def incoming_context(metadata: Iterable[tuple[str, str | bytes]] | None) -> context.Context:
+    """The caller's trace context from gRPC metadata (an empty context when none)."""
+    carrier = {k: v for k, v in metadata or () if isinstance(v, str)}
+    return propagate.extract(carrier)

@@ -7,11 +7,13 @@ from datetime import UTC, datetime
 
 import grpc
 
-from services.budget.reservations import Decision, Ledger, Usage
+from services.budget.reservations import Authorization, Decision, Ledger, Usage
+from tollgate import telemetry
 from tollgate.money import format_amount
 from tollgate.v1 import budget_pb2, budget_pb2_grpc, common_pb2
 
 log = logging.getLogger(__name__)
+TRACER = telemetry.tracer(__name__)
 
 _DECISIONS = {
     Decision.ALLOWED: budget_pb2.AuthorizeResponse.ALLOWED,
@@ -38,7 +40,21 @@ class BudgetServicer(budget_pb2_grpc.BudgetServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "request_id, caller and model needed")
         if min(request.prompt_tokens_estimate, request.max_completion_tokens, request.choices) < 0:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "token counts cannot be negative")
-        result = self.ledger.authorize(
+        with TRACER.start_as_current_span(
+            "budget.authorize",
+            context=telemetry.incoming_context(context.invocation_metadata()),
+            attributes={"tollgate.request_id": request.request_id},
+        ) as span:
+            result = self._authorize(request)
+            span.set_attribute("tollgate.decision", result.decision.value)
+        return budget_pb2.AuthorizeResponse(
+            decision=_DECISIONS[result.decision],
+            reserved=_money(result.reserved_nano, result.currency),
+            message=result.message,
+        )
+
+    def _authorize(self, request: budget_pb2.AuthorizeRequest) -> Authorization:
+        return self.ledger.authorize(
             request.request_id,
             request.caller.project_id,
             request.caller.key_id,
@@ -46,11 +62,6 @@ class BudgetServicer(budget_pb2_grpc.BudgetServicer):
             request.prompt_tokens_estimate,
             request.max_completion_tokens,
             choices=max(request.choices, 1),
-        )
-        return budget_pb2.AuthorizeResponse(
-            decision=_DECISIONS[result.decision],
-            reserved=_money(result.reserved_nano, result.currency),
-            message=result.message,
         )
 
     def Settle(

@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import grpc
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -27,7 +29,7 @@ from services.gateway.errors import (
     unknown_model,
 )
 from services.gateway.validation import ChatParams, chat_params, parse_json
-from tollgate import tokens
+from tollgate import telemetry, tokens
 from tollgate.config import Route
 from tollgate.v1 import budget_pb2, budget_pb2_grpc, common_pb2, router_pb2, router_pb2_grpc
 
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 AUTHORIZE_TIMEOUT_SECONDS = 5.0
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 Decision = budget_pb2.AuthorizeResponse
+TRACER = telemetry.tracer(__name__)
 
 
 @dataclass
@@ -80,6 +83,7 @@ async def _authorize(
             timeout=AUTHORIZE_TIMEOUT_SECONDS,
             # Ride out a budget replica's restart instead of failing at once.
             wait_for_ready=True,
+            metadata=telemetry.outgoing_metadata(),
         )
     except grpc.aio.AioRpcError as exc:
         log.warning("authorize %s failed: %s", request_id, exc.code())
@@ -111,7 +115,9 @@ async def _drain(call: grpc.aio.UnaryStreamCall) -> None:
         pass
 
 
-async def _sse(first: router_pb2.ChatEvent, call: grpc.aio.UnaryStreamCall) -> AsyncIterator[bytes]:
+async def _sse(
+    first: router_pb2.ChatEvent, call: grpc.aio.UnaryStreamCall, span: trace.Span
+) -> AsyncIterator[bytes]:
     try:
         event = first
         while True:
@@ -134,11 +140,37 @@ async def _sse(first: router_pb2.ChatEvent, call: grpc.aio.UnaryStreamCall) -> A
         yield b"data: [DONE]\n\n"
     finally:
         call.cancel()  # the client went away: stop the router, which stops the upstream
+        span.end()
 
 
 async def chat_completions(request: Request, deps: ChatDeps) -> Response:
-    started_ms = int(time.time() * 1000)
+    """One traced chat call; a streamed answer's span ends with its stream."""
     request_id = "req_" + uuid.uuid4().hex
+    span = TRACER.start_span(
+        "POST /v1/chat/completions", attributes={"tollgate.request_id": request_id}
+    )
+    token = otel_context.attach(trace.set_span_in_context(span))
+    try:
+        response = await _chat_completions(request, deps, request_id, span)
+    except ApiError as exc:
+        span.set_attribute("http.response.status_code", exc.status)
+        span.end()
+        raise
+    except BaseException:
+        span.end()
+        raise
+    finally:
+        otel_context.detach(token)
+    span.set_attribute("http.response.status_code", response.status_code)
+    if not isinstance(response, StreamingResponse):
+        span.end()
+    return response
+
+
+async def _chat_completions(
+    request: Request, deps: ChatDeps, request_id: str, span: trace.Span
+) -> Response:
+    started_ms = int(time.time() * 1000)
     secret = secret_from(request)
     caller = await deps.keys.resolve(secret)
     raw = await request.body()
@@ -146,6 +178,14 @@ async def chat_completions(request: Request, deps: ChatDeps) -> Response:
     route = await deps.models.get(params.model)
     if route is None:
         raise unknown_model(params.model)
+    span.set_attributes(
+        {
+            "tollgate.project_id": caller.project_id,
+            "tollgate.key_id": caller.key_id,
+            "gen_ai.request.model": params.model,
+            "tollgate.stream": params.stream,
+        }
+    )
     prompt_tokens = tokens.count_chat_prompt(params.messages, route.served_model, params.tools)
     await _authorize(deps, request_id, caller, secret, route, params, prompt_tokens)
 
@@ -161,7 +201,8 @@ async def chat_completions(request: Request, deps: ChatDeps) -> Response:
             body=raw,
             prompt_tokens_estimate=prompt_tokens,
             started_at_unix_ms=started_ms,
-        )
+        ),
+        metadata=telemetry.outgoing_metadata(),
     )
     try:
         first = await call.read()
@@ -184,5 +225,5 @@ async def chat_completions(request: Request, deps: ChatDeps) -> Response:
     if kind == "response":
         return Response(first.response, media_type="application/json", headers=headers)
     return StreamingResponse(
-        _sse(first, call), media_type="text/event-stream", headers={**headers, **SSE_HEADERS}
+        _sse(first, call, span), media_type="text/event-stream", headers={**headers, **SSE_HEADERS}
     )

@@ -26,6 +26,7 @@ from services.router.providers.base import (
     UpstreamError,
     upstream_failed,
 )
+from tollgate import telemetry
 from tollgate.config import Route
 from tollgate.tokens import count_chat_prompt, count_text
 from tollgate.v1 import common_pb2, metering_pb2, router_pb2, router_pb2_grpc
@@ -39,6 +40,7 @@ PROVIDER = common_pb2.USAGE_SOURCE_PROVIDER
 ESTIMATED = common_pb2.USAGE_SOURCE_ESTIMATED
 # nginx's "client closed request": the status recorded for a call the client cancelled.
 CLIENT_CLOSED = 499
+TRACER = telemetry.tracer(__name__)
 
 
 class Recorder(Protocol):
@@ -232,6 +234,17 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         provider = self._providers[route.provider]
         call = ChatCall(request.request_id, route.served_model, body)
         record = CallRecord(request, route, provider.name, body)
+        span = TRACER.start_span(
+            "router.chat",
+            # Tests may drive the servicer directly, without a gRPC context.
+            context=telemetry.incoming_context(context and context.invocation_metadata()),
+            attributes={
+                "tollgate.request_id": request.request_id,
+                "gen_ai.request.model": request.model,
+                "gen_ai.response.model": route.served_model,
+                "tollgate.provider": provider.name,
+            },
+        )
         if request.stream:
             events = self._stream(provider, call, record)
         else:
@@ -243,6 +256,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             # If the client went away while we were handing on an event, the inner
             # generator still waits at its yield: close it now, so it records the call.
             await events.aclose()
+            span.set_attribute("http.response.status_code", record.http_status)
+            span.end()
 
     async def _complete(
         self, provider: Provider, call: ChatCall, record: CallRecord

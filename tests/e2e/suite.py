@@ -89,9 +89,10 @@ class Suite:
                 process.wait()
         return int(process.returncode)
 
-    def log(self, name: str) -> str:
+    def log(self, name: str, tail: int | None = 5000) -> str:
         path = self.home / f"{name}.log"
-        return path.read_text(errors="replace")[-5000:] if path.exists() else ""
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return text[-tail:] if tail else text
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
