@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-
 from collections.abc import Iterable
 
 from opentelemetry import context, propagate, trace
