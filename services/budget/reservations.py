@@ -164,6 +164,8 @@ class Ledger:
                 select(RESERVATIONS).where(RESERVATIONS.c.request_id == request_id)
             ).first()
             if existing is not None:  # a repeated Authorize of the same request
+                if existing.state != "open":
+                    raise ValueError(f"request {request_id} has already finished")
                 return Authorization(Decision.ALLOWED, existing.amount_nano, existing.currency)
             counter = self._locked_counter(conn, project_id, period)
             # Read the limit again under the lock: an operator may have just changed it.

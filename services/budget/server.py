@@ -45,7 +45,10 @@ class BudgetServicer(budget_pb2_grpc.BudgetServicer):
             context=telemetry.incoming_context(context.invocation_metadata()),
             attributes={"tollgate.request_id": request.request_id},
         ) as span:
-            result = self._authorize(request)
+            try:
+                result = self._authorize(request)
+            except ValueError as exc:
+                context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
             span.set_attribute("tollgate.decision", result.decision.value)
         return budget_pb2.AuthorizeResponse(
             decision=_DECISIONS[result.decision],
