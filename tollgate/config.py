@@ -18,6 +18,11 @@ from typing import Any
 import yaml
 
 DEMO_MODEL = "demo"
+PROVIDER_KINDS = ("openai", "anthropic", "gemini", "demo")
+DEFAULT_BASE_URLS = {
+    "anthropic": "https://api.anthropic.com/v1",
+    "gemini": "https://generativelanguage.googleapis.com/v1beta",
+}
 
 DEFAULT_ADDRS = {
     "gateway": "127.0.0.1:50050",
@@ -34,7 +39,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class ProviderConfig:
     name: str
-    kind: str  # "openai" (any OpenAI-compatible server) or "demo"
+    kind: str  # "openai" (any OpenAI-compatible server), "anthropic", "gemini" or "demo"
     models: tuple[str, ...]
     base_url: str = ""
     api_key: str = field(default="", repr=False)
@@ -129,8 +134,8 @@ def _providers(data: dict[str, Any], env: Mapping[str, str]) -> tuple[ProviderCo
         if not isinstance(item, dict) or not item.get("name"):
             raise ConfigError(f"{where}: needs at least a name")
         kind = str(item.get("kind", "openai"))
-        if kind not in ("openai", "demo"):
-            raise ConfigError(f"{where}.kind: {kind!r} is not one of openai, demo")
+        if kind not in PROVIDER_KINDS:
+            raise ConfigError(f"{where}.kind: {kind!r} is not one of {', '.join(PROVIDER_KINDS)}")
         models = item.get("models") or ([DEMO_MODEL] if kind == "demo" else [])
         if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
             raise ConfigError(f"{where}.models: must be a list of model names")
@@ -139,14 +144,15 @@ def _providers(data: dict[str, Any], env: Mapping[str, str]) -> tuple[ProviderCo
         api_key = ""
         if item.get("api_key_env"):
             api_key = env.get(str(item["api_key_env"]), "")
-        if kind == "openai" and not item.get("base_url"):
+        base_url = str(item.get("base_url") or DEFAULT_BASE_URLS.get(kind, ""))
+        if kind == "openai" and not base_url:
             raise ConfigError(f"{where}.base_url: required for an OpenAI-compatible provider")
         providers.append(
             ProviderConfig(
                 name=str(item["name"]),
                 kind=kind,
                 models=tuple(models),
-                base_url=str(item.get("base_url", "")).rstrip("/"),
+                base_url=base_url.rstrip("/"),
                 api_key=api_key,
                 timeout_seconds=float(item.get("timeout_seconds", 600)),
             )
