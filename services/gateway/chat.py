@@ -221,6 +221,10 @@ async def _chat_completions(
         # Let the router finish (it records usage as it ends) rather than cancel it.
         await _drain(call)
     if kind == "error":
+        # Nothing was served. The router usually records a failed call, which frees
+        # the reservation; releasing here too covers the errors it records nothing for
+        # (an unknown model), and a later settlement of a released hold costs nothing.
+        await _release(deps, request_id)
         raise _error_from_event(first.error)
     if kind == "response":
         return Response(first.response, media_type="application/json", headers=headers)
