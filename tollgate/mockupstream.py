@@ -179,8 +179,9 @@ def run(host: str, port: int, **options: Any) -> None:
 class MockUpstream:
     """The mock upstream on a free local port, served from a background thread."""
 
-    def __init__(self, **options: Any) -> None:
-        self.app = create_app(**options)
+    def __init__(self, app: Starlette | None = None, **options: Any) -> None:
+        """Serve `app`, or the OpenAI-compatible mock made with `options`."""
+        self.app = app if app is not None else create_app(**options)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from services.router.providers.anthropic import AnthropicProvider
 from services.router.providers.base import (
     ChatCall,
     Completion,
@@ -13,13 +14,16 @@ from services.router.providers.base import (
     usage_from,
 )
 from services.router.providers.demo import DemoProvider
+from services.router.providers.gemini import GeminiProvider
 from services.router.providers.openai import OpenAIProvider
 from tollgate.config import ProviderConfig, Settings
 
 __all__ = [
+    "AnthropicProvider",
     "ChatCall",
     "Completion",
     "DemoProvider",
+    "GeminiProvider",
     "OpenAIProvider",
     "Provider",
     "StreamChunk",
@@ -35,6 +39,10 @@ def build_provider(config: ProviderConfig) -> Provider:
         return DemoProvider(config)
     if config.kind == "openai":
         return OpenAIProvider(config)
+    if config.kind == "anthropic":
+        return AnthropicProvider(config)
+    if config.kind == "gemini":
+        return GeminiProvider(config)
     raise ValueError(f"provider {config.name!r}: unknown kind {config.kind!r}")
 
 

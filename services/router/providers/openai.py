@@ -88,7 +88,7 @@ def error_for_exception(exc: httpx.HTTPError) -> UpstreamError:
     return upstream_failed("The connection to the upstream provider failed.")
 
 
-def _parse_object(raw: bytes | str) -> JSON:
+def parse_object(raw: bytes | str) -> JSON:
     try:
         data = json.loads(raw)
     except ValueError:
@@ -134,7 +134,7 @@ class OpenAIProvider:
             raise error_for_exception(exc) from exc
         if response.status_code >= 400:
             raise error_for_status(response.status_code, response.content)
-        data = _parse_object(response.content)
+        data = parse_object(response.content)
         return Completion(body=response.content, data=data, usage=usage_from(data))
 
     async def stream(self, call: ChatCall) -> AsyncGenerator[StreamChunk, None]:
@@ -145,14 +145,14 @@ class OpenAIProvider:
             response = await self._client.send(request, stream=True)
         except httpx.HTTPError as exc:
             raise error_for_exception(exc) from exc
-        events = _sse_data(response)
+        events = sse_data(response)
         try:
             if response.status_code >= 400:
                 raise error_for_status(response.status_code, await response.aread())
             async for data in events:
                 if data == "[DONE]":
                     return
-                chunk = _parse_object(data)
+                chunk = parse_object(data)
                 if "error" in chunk and not chunk.get("choices"):
                     raise upstream_failed("The upstream provider failed mid-stream.")
                 yield StreamChunk(raw=data.encode(), data=chunk, usage=usage_from(chunk))
@@ -166,7 +166,7 @@ class OpenAIProvider:
         await self._client.aclose()
 
 
-async def _sse_data(response: httpx.Response) -> AsyncGenerator[str, None]:
+async def sse_data(response: httpx.Response) -> AsyncGenerator[str, None]:
     """The `data` of each server-sent event (multi-line data joined with newlines)."""
     lines: list[str] = []
     async for line in response.aiter_lines():

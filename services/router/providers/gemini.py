@@ -1,0 +1,485 @@
+"""Google's Gemini API (`generateContent`), behind OpenAI's chat completion format.
+
+Requests: system and developer messages become `systemInstruction`; user turns
+`user`, assistant turns `model` (tool calls as `functionCall` parts); tool results
+`functionResponse` parts in a `user` turn, named after the call they answer.
+Consecutive turns of one role are merged, as Gemini wants parallel function
+responses together. Tools are sent as `parametersJsonSchema`, which takes the JSON
+Schema OpenAI clients write (`parameters` would reject `additionalProperties`).
+
+Sent in `generationConfig`: temperature, top_p, max_tokens / max_completion_tokens,
+stop, n, presence_penalty, frequency_penalty, seed and response_format (JSON mode
+and JSON schema). Dropped, as Gemini has no equivalent: logit_bias, logprobs,
+top_logprobs, parallel_tool_calls, user, metadata, store, service_tier,
+reasoning_effort, modalities, audio, prediction and stream_options (Gemini always
+reports usage). Image URLs other than `data:` go as `fileData`, which Gemini accepts
+only for URIs it can fetch (its Files API, some public URLs).
+
+Usage: `thoughtsTokenCount` is billed as output (reasoning tokens);
+`promptTokenCount` already includes `cachedContentTokenCount`. While streaming,
+only the last `usageMetadata` counts: Gemini repeats it, complete on the last event.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import time
+import uuid
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import httpx
+
+from services.router.providers.base import (
+    INVALID_REQUEST,
+    JSON,
+    ChatCall,
+    Completion,
+    StreamChunk,
+    UpstreamError,
+    upstream_failed,
+    usage_from,
+)
+from services.router.providers.openai import (
+    CONNECT_TIMEOUT_SECONDS,
+    LIMITS,
+    error_for_exception,
+    error_for_status,
+    parse_object,
+    sse_data,
+)
+from tollgate.config import ProviderConfig
+
+FINISH_REASONS = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+    "IMAGE_PROHIBITED_CONTENT": "content_filter",
+}
+TOOL_CHOICE_MODES = {"auto": "AUTO", "required": "ANY", "none": "NONE"}
+DEFAULT_IMAGE_MIME_TYPE = "image/jpeg"
+
+
+def _invalid(message: str, param: str = "messages") -> UpstreamError:
+    return UpstreamError(400, INVALID_REQUEST, "invalid_value", message, param)
+
+
+def dumps(data: JSON) -> bytes:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# ---- request: OpenAI -> Gemini ------------------------------------------------------
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = [p.get("text") for p in content if isinstance(p, dict)]
+        return "".join(t for t in texts if isinstance(t, str))
+    return ""
+
+
+def _image_part(image: Any) -> JSON:
+    url = image.get("url") if isinstance(image, dict) else image
+    if not isinstance(url, str) or not url:
+        raise _invalid("An image_url content part has no url.")
+    if url.startswith("data:"):
+        header, _, data = url[5:].partition(",")
+        mime_type, _, encoding = header.partition(";")
+        if encoding != "base64" or not data:
+            raise _invalid("An image data URL must be base64-encoded.")
+        return {"inlineData": {"mimeType": mime_type or DEFAULT_IMAGE_MIME_TYPE, "data": data}}
+    mime_type = mimetypes.guess_type(url.split("?", 1)[0])[0] or DEFAULT_IMAGE_MIME_TYPE
+    return {"fileData": {"fileUri": url, "mimeType": mime_type}}
+
+
+def _content_parts(content: Any) -> list[JSON]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"text": content}] if content else []
+    if not isinstance(content, list):
+        raise _invalid("A message's content must be a string or a list of parts.")
+    parts: list[JSON] = []
+    for part in content:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text" and isinstance(part.get("text"), str):
+            parts.append({"text": part["text"]})
+        elif kind == "image_url":
+            parts.append(_image_part(part.get("image_url")))
+        elif kind == "input_audio" and isinstance(part.get("input_audio"), dict):
+            audio = part["input_audio"]
+            mime_type = "audio/" + str(audio.get("format") or "wav")
+            parts.append({"inlineData": {"mimeType": mime_type, "data": audio.get("data", "")}})
+        else:
+            raise _invalid(f"Content parts of type {kind!r} cannot be sent to Gemini.")
+    return parts
+
+
+def _function_call_part(call: Any) -> tuple[str, JSON]:
+    """The call's id and its `functionCall` part."""
+    function = call.get("function") if isinstance(call, dict) else None
+    if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+        raise _invalid("An assistant tool call has no function name.")
+    arguments = function.get("arguments") or "{}"
+    try:
+        args = json.loads(arguments) if isinstance(arguments, str) else arguments
+    except ValueError:
+        args = None
+    if not isinstance(args, dict):
+        raise _invalid("An assistant tool call's arguments are not a JSON object.")
+    return str(call.get("id") or ""), {"functionCall": {"name": function["name"], "args": args}}
+
+
+def _contents(messages: list[Any]) -> tuple[list[JSON], list[JSON]]:
+    """Gemini's `contents` and the parts of its `systemInstruction`."""
+    system: list[JSON] = []
+    contents: list[JSON] = []
+    call_names: dict[str, str] = {}  # tool_call_id -> function name
+
+    def add(role: str, parts: list[JSON]) -> None:
+        if not parts:
+            return
+        if contents and contents[-1]["role"] == role:
+            contents[-1]["parts"].extend(parts)
+        else:
+            contents.append({"role": role, "parts": parts})
+
+    for message in messages:
+        if not isinstance(message, dict):
+            raise _invalid("Each message must be an object.")
+        role = message.get("role")
+        if role in ("system", "developer"):
+            text = _text_of(message.get("content"))
+            if text:
+                system.append({"text": text})
+        elif role == "user":
+            add("user", _content_parts(message.get("content")))
+        elif role == "assistant":
+            parts = _content_parts(message.get("content"))
+            for call in message.get("tool_calls") or []:
+                call_id, part = _function_call_part(call)
+                call_names[call_id] = part["functionCall"]["name"]
+                parts.append(part)
+            add("model", parts)
+        elif role == "tool":
+            answered = message.get("tool_call_id")
+            name = call_names.get(answered) if isinstance(answered, str) else None
+            if name is None:
+                raise _invalid(f"Tool message {answered!r} answers no earlier tool call.")
+            result = _text_of(message.get("content"))
+            add("user", [{"functionResponse": {"name": name, "response": {"result": result}}}])
+        else:
+            raise _invalid(f"Messages with role {role!r} cannot be sent to Gemini.")
+    return contents, system
+
+
+def _tools(body: JSON) -> JSON:
+    """`tools` and `toolConfig` for the request, if it has tools."""
+    declarations = []
+    for tool in body.get("tools") or []:
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(function, dict) or tool.get("type", "function") != "function":
+            raise _invalid("Only function tools can be sent to Gemini.", "tools")
+        declaration: JSON = {"name": function.get("name")}
+        if function.get("description"):
+            declaration["description"] = function["description"]
+        if function.get("parameters"):
+            declaration["parametersJsonSchema"] = function["parameters"]
+        declarations.append(declaration)
+    if not declarations:
+        return {}
+    out: JSON = {"tools": [{"functionDeclarations": declarations}]}
+    choice = body.get("tool_choice")
+    if isinstance(choice, str) and choice in TOOL_CHOICE_MODES:
+        out["toolConfig"] = {"functionCallingConfig": {"mode": TOOL_CHOICE_MODES[choice]}}
+    elif isinstance(choice, dict):
+        name = (choice.get("function") or {}).get("name")
+        if not isinstance(name, str):
+            raise _invalid("tool_choice names no function.", "tool_choice")
+        config = {"mode": "ANY", "allowedFunctionNames": [name]}
+        out["toolConfig"] = {"functionCallingConfig": config}
+    return out
+
+
+def _generation_config(body: JSON) -> JSON:
+    config: JSON = {}
+    for ours, theirs in (
+        ("temperature", "temperature"),
+        ("top_p", "topP"),
+        ("n", "candidateCount"),
+        ("presence_penalty", "presencePenalty"),
+        ("frequency_penalty", "frequencyPenalty"),
+        ("seed", "seed"),
+        ("max_tokens", "maxOutputTokens"),
+        ("max_completion_tokens", "maxOutputTokens"),  # the newer name wins
+    ):
+        if body.get(ours) is not None:
+            config[theirs] = body[ours]
+    stop = body.get("stop")
+    if isinstance(stop, str):
+        config["stopSequences"] = [stop]
+    elif isinstance(stop, list) and stop:
+        config["stopSequences"] = stop
+    response_format = body.get("response_format")
+    if isinstance(response_format, dict):
+        kind = response_format.get("type")
+        if kind in ("json_object", "json_schema"):
+            config["responseMimeType"] = "application/json"
+        json_schema = response_format.get("json_schema")
+        if kind == "json_schema" and isinstance(json_schema, dict) and json_schema.get("schema"):
+            config["responseJsonSchema"] = json_schema["schema"]
+    return config
+
+
+def request_body(body: JSON) -> JSON:
+    """The Gemini `generateContent` request for an OpenAI chat completion body."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise _invalid("messages must be a non-empty list.")
+    contents, system = _contents(messages)
+    out: JSON = {"contents": contents}
+    if system:
+        out["systemInstruction"] = {"parts": system}
+    out.update(_tools(body))
+    config = _generation_config(body)
+    if config:
+        out["generationConfig"] = config
+    return out
+
+
+# ---- response: Gemini -> OpenAI -----------------------------------------------------
+
+
+def _count(metadata: JSON, key: str) -> int:
+    value = metadata.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def usage_of(metadata: Any) -> JSON | None:
+    """OpenAI's usage block for Gemini's `usageMetadata`."""
+    if not isinstance(metadata, dict):
+        return None
+    prompt = _count(metadata, "promptTokenCount")
+    thoughts = _count(metadata, "thoughtsTokenCount")
+    completion = _count(metadata, "candidatesTokenCount") + thoughts
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": _count(metadata, "cachedContentTokenCount")},
+        "completion_tokens_details": {"reasoning_tokens": thoughts},
+    }
+
+
+def _new_tool_call(call: JSON) -> JSON:
+    return {
+        "id": "call_" + uuid.uuid4().hex[:24],
+        "type": "function",
+        "function": {"name": call.get("name", ""), "arguments": json.dumps(call.get("args") or {})},
+    }
+
+
+def _read_parts(candidate: JSON) -> tuple[str, list[JSON]]:
+    """A candidate's visible text and its tool calls (thought summaries left out)."""
+    content = candidate.get("content")
+    parts = content.get("parts") if isinstance(content, dict) else None
+    texts: list[str] = []
+    calls: list[JSON] = []
+    for part in parts if isinstance(parts, list) else []:
+        if not isinstance(part, dict) or part.get("thought"):
+            continue
+        if isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        elif isinstance(part.get("functionCall"), dict):
+            calls.append(_new_tool_call(part["functionCall"]))
+    return "".join(texts), calls
+
+
+def _finish_reason(reason: Any, called: bool) -> str:
+    if called:
+        return "tool_calls"
+    return FINISH_REASONS.get(reason, "stop") if isinstance(reason, str) else "stop"
+
+
+def _candidates(data: JSON) -> list[JSON]:
+    candidates = data.get("candidates")
+    if isinstance(candidates, list) and candidates:
+        return [c for c in candidates if isinstance(c, dict)]
+    feedback = data.get("promptFeedback")
+    if isinstance(feedback, dict) and feedback.get("blockReason"):
+        raise UpstreamError(
+            400,
+            INVALID_REQUEST,
+            "content_filter",
+            f"Gemini blocked the prompt ({feedback['blockReason']}).",
+            "messages",
+        )
+    if "error" in data:
+        raise upstream_failed("The upstream provider failed mid-stream.")
+    return []
+
+
+def completion_body(data: JSON, model: str) -> JSON:
+    """OpenAI's `chat.completion` for a Gemini `GenerateContentResponse`."""
+    candidates = _candidates(data)
+    if not candidates:
+        raise upstream_failed("The upstream provider sent no answer.")
+    choices = []
+    for position, candidate in enumerate(candidates):
+        text, calls = _read_parts(candidate)
+        message: JSON = {"role": "assistant", "content": text or None, "refusal": None}
+        if calls:
+            message["tool_calls"] = calls
+        choices.append(
+            {
+                "index": candidate.get("index", position),
+                "message": message,
+                "logprobs": None,
+                "finish_reason": _finish_reason(candidate.get("finishReason"), bool(calls)),
+            }
+        )
+    out: JSON = {
+        "id": "chatcmpl-" + uuid.uuid4().hex,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": choices,
+    }
+    usage = usage_of(data.get("usageMetadata"))
+    if usage is not None:
+        out["usage"] = usage
+    return out
+
+
+class StreamTranslator:
+    """Turns a stream of `GenerateContentResponse`s into `chat.completion.chunk`s."""
+
+    def __init__(self, model: str) -> None:
+        self.base: JSON = {
+            "id": "chatcmpl-" + uuid.uuid4().hex,
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+        }
+        self.tool_calls: dict[int, int] = {}  # choice index -> tool calls sent
+        self.metadata: JSON | None = None  # the last usageMetadata seen
+
+    def _chunk(self, index: int, delta: JSON, finish_reason: str | None = None) -> JSON:
+        choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        return {**self.base, "choices": [choice]}
+
+    def chunks(self, data: JSON) -> list[JSON]:
+        """The chunks for one streamed response."""
+        if isinstance(data.get("usageMetadata"), dict):
+            self.metadata = data["usageMetadata"]
+        out: list[JSON] = []
+        for position, candidate in enumerate(_candidates(data)):
+            index = candidate.get("index", position)
+            if index not in self.tool_calls:
+                self.tool_calls[index] = 0
+                out.append(self._chunk(index, {"role": "assistant", "content": ""}))
+            text, calls = _read_parts(candidate)
+            if text:
+                out.append(self._chunk(index, {"content": text}))
+            if calls:
+                first = self.tool_calls[index]
+                deltas = [{"index": first + i, **call} for i, call in enumerate(calls)]
+                self.tool_calls[index] += len(calls)
+                out.append(self._chunk(index, {"tool_calls": deltas}))
+            if candidate.get("finishReason"):
+                reason = _finish_reason(candidate["finishReason"], self.tool_calls[index] > 0)
+                out.append(self._chunk(index, {}, reason))
+        return out
+
+    def usage_chunk(self) -> JSON | None:
+        usage = usage_of(self.metadata)
+        return None if usage is None else {**self.base, "choices": [], "usage": usage}
+
+
+# ---- the provider -------------------------------------------------------------------
+
+
+def _auth_failure(status: int, body: bytes) -> bool:
+    """Gemini answers a bad API key with 400 INVALID_ARGUMENT, not 401."""
+    if status != 400:
+        return False
+    try:
+        details = json.loads(body)["error"]["details"]
+        return any(d.get("reason") == "API_KEY_INVALID" for d in details)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def error_for_response(status: int, body: bytes) -> UpstreamError:
+    return error_for_status(401 if _auth_failure(status, body) else status, body)
+
+
+class GeminiProvider:
+    def __init__(self, config: ProviderConfig, client: httpx.AsyncClient | None = None) -> None:
+        self.name = config.name
+        self._base_url = config.base_url
+        self._headers = {"content-type": "application/json"}
+        if config.api_key:
+            self._headers["x-goog-api-key"] = config.api_key
+        timeout = httpx.Timeout(
+            config.timeout_seconds, connect=min(CONNECT_TIMEOUT_SECONDS, config.timeout_seconds)
+        )
+        self._client = client or httpx.AsyncClient(timeout=timeout, limits=LIMITS)
+
+    def _url(self, model: str, method: str) -> str:
+        return f"{self._base_url}/models/{model.removeprefix('models/')}:{method}"
+
+    async def complete(self, call: ChatCall) -> Completion:
+        payload = dumps(request_body(call.body))
+        try:
+            response = await self._client.post(
+                self._url(call.served_model, "generateContent"),
+                content=payload,
+                headers=self._headers,
+            )
+        except httpx.HTTPError as exc:
+            raise error_for_exception(exc) from exc
+        if response.status_code >= 400:
+            raise error_for_response(response.status_code, response.content)
+        data = completion_body(parse_object(response.content), call.served_model)
+        return Completion(body=dumps(data), data=data, usage=usage_from(data))
+
+    async def stream(self, call: ChatCall) -> AsyncGenerator[StreamChunk, None]:
+        request = self._client.build_request(
+            "POST",
+            self._url(call.served_model, "streamGenerateContent"),
+            params={"alt": "sse"},
+            content=dumps(request_body(call.body)),
+            headers=self._headers,
+        )
+        try:
+            response = await self._client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise error_for_exception(exc) from exc
+        events = sse_data(response)
+        translator = StreamTranslator(call.served_model)
+        try:
+            if response.status_code >= 400:
+                raise error_for_response(response.status_code, await response.aread())
+            async for event in events:
+                for chunk in translator.chunks(parse_object(event)):
+                    yield StreamChunk(raw=dumps(chunk), data=chunk, usage=None)
+            last = translator.usage_chunk()
+            if last is not None:
+                yield StreamChunk(raw=dumps(last), data=last, usage=usage_from(last))
+        except httpx.HTTPError as exc:
+            raise error_for_exception(exc) from exc
+        finally:
+            await events.aclose()
+            await response.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

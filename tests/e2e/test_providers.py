@@ -1,0 +1,117 @@
+"""Anthropic and Gemini behind the gateway, called with the OpenAI SDK: the answer is
+right, and the ledger's cost is the provider-reported usage times the price, exactly."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import openai
+import pytest
+from sqlalchemy import select
+
+from tests.e2e.suite import Suite, start_suite, stop_suite
+from tollgate.db.models import LEDGER
+from tollgate.mock_anthropic import MockAnthropic
+from tollgate.mock_gemini import MockGemini
+from tollgate.money import from_nano
+
+KEY = "provider-key-for-tests"
+RATE = Decimal("7.2")  # the projects are in CNY; these prices are in USD
+# (model, provider, USD per million input, output, cached input) from the default catalogue
+MODELS = [
+    ("claude-sonnet-4-5", "anthropic", Decimal(3), Decimal(15), Decimal("0.3")),
+    ("gemini-2.5-flash", "gemini", Decimal("0.3"), Decimal("2.5"), Decimal("0.03")),
+]
+MESSAGES = [
+    {"role": "system", "content": "Answer briefly."},
+    {"role": "user", "content": "Which provider is this?"},
+]
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
+    anthropic = MockAnthropic(api_key=KEY).start()
+    gemini = MockGemini(api_key=KEY).start()
+    config = (
+        "providers:\n"
+        f"  - {{name: anthropic, kind: anthropic, base_url: '{anthropic.base_url}',"
+        " api_key_env: PROVIDER_KEY, models: [claude-sonnet-4-5]}\n"
+        f"  - {{name: gemini, kind: gemini, base_url: '{gemini.base_url}',"
+        " api_key_env: PROVIDER_KEY, models: [gemini-2.5-flash]}\n"
+    )
+    home: Path = tmp_path_factory.mktemp("providers")
+    running = start_suite(
+        home, f"sqlite:///{home / 'tollgate.db'}", config=config, extra_env={"PROVIDER_KEY": KEY}
+    )
+    yield running
+    stop_suite(running)
+    anthropic.stop()
+    gemini.stop()
+
+
+def rows_for(suite: Suite, project: str, count: int) -> list:  # type: ignore[type-arg]
+    deadline = time.monotonic() + 15
+    while True:
+        with suite.engine.connect() as conn:
+            rows = list(conn.execute(select(LEDGER).where(LEDGER.c.project_id == project)))
+        if len(rows) >= count or time.monotonic() > deadline:
+            return sorted(rows, key=lambda r: r.id)
+        time.sleep(0.05)
+
+
+def expected_cost(row, prices: tuple[Decimal, Decimal, Decimal]) -> Decimal:  # type: ignore[no-untyped-def]
+    input_price, output_price, cached_price = prices
+    usd = (
+        (row.prompt_tokens - row.cached_tokens) * input_price
+        + row.cached_tokens * cached_price
+        + row.completion_tokens * output_price
+    ) / 10**6
+    return (usd * RATE).quantize(Decimal("1e-9"), rounding=ROUND_HALF_UP)
+
+
+@pytest.mark.parametrize(("model", "provider", "inp", "out", "cached"), MODELS)
+def test_chat_streaming_and_tools_bill_the_provider_usage_exactly(
+    suite: Suite, model: str, provider: str, inp: Decimal, out: Decimal, cached: Decimal
+) -> None:
+    project, secret = suite.project_with_key(f"via-{provider}")
+    sdk = openai.OpenAI(base_url=suite.base_url, api_key=secret, max_retries=0)
+    reply = sdk.chat.completions.create(model=model, messages=MESSAGES)  # type: ignore[arg-type]
+    assert "Which provider is this?" in (reply.choices[0].message.content or "")
+    chunks = list(
+        sdk.chat.completions.create(
+            model=model,
+            messages=MESSAGES,  # type: ignore[arg-type]
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert streamed == reply.choices[0].message.content
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == reply.usage.completion_tokens
+
+    tool = {
+        "type": "function",
+        "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}},
+    }
+    called = sdk.chat.completions.create(
+        model=model,
+        messages=MESSAGES,  # type: ignore[arg-type]
+        tools=[tool],  # type: ignore[list-item]
+        tool_choice="required",
+    )
+    assert called.choices[0].message.tool_calls[0].function.name == "lookup"  # type: ignore[index]
+
+    rows = rows_for(suite, project, 3)
+    assert [r.provider for r in rows] == [provider] * 3
+    assert all(r.usage_source == "provider" and r.status == "ok" for r in rows)
+    assert (rows[0].prompt_tokens, rows[0].completion_tokens) == (
+        reply.usage.prompt_tokens,
+        reply.usage.completion_tokens,
+    )
+    for row in rows:
+        assert from_nano(row.cost_nano) == expected_cost(row, (inp, out, cached))
+        assert row.cost_nano > 0
