@@ -25,8 +25,11 @@ from typing import Any
 
 import httpx
 
+from services.router.providers.anthropic_request import (
+    anthropic_request,
+    dumps,
+)
 from services.router.providers.base import (
-    INVALID_REQUEST,
     JSON,
     RATE_LIMIT,
     ChatCall,
@@ -47,7 +50,6 @@ from tollgate.config import ProviderConfig
 from tollgate.v1 import common_pb2
 
 ANTHROPIC_VERSION = "2023-06-01"
-DEFAULT_MAX_TOKENS = 4096
 OVERLOADED_STATUS = 529
 FINISH_REASONS = {
     "end_turn": "stop",
@@ -59,193 +61,6 @@ FINISH_REASONS = {
     "refusal": "content_filter",
 }
 RATE_LIMITED_ERROR_TYPES = frozenset({"overloaded_error", "rate_limit_error"})
-
-
-def _invalid(message: str, param: str = "messages") -> UpstreamError:
-    return UpstreamError(400, INVALID_REQUEST, "", message, param)
-
-
-def _dumps(data: JSON) -> bytes:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-# --- request: OpenAI -> Anthropic ---------------------------------------------------------
-
-
-def _text_of(content: Any) -> str:
-    """The text of a string content or of the text parts of a content list."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
-        )
-    return ""
-
-
-def _image_block(part: JSON) -> JSON:
-    image = part.get("image_url")
-    url = image.get("url") if isinstance(image, dict) else image
-    if not isinstance(url, str):
-        raise _invalid("An image_url part needs a url.")
-    if url.startswith("data:"):
-        header, sep, data = url[5:].partition(",")
-        media_type, _, encoding = header.partition(";")
-        if not sep or encoding != "base64" or not media_type:
-            raise _invalid("An image data: URL must be base64 encoded with a media type.")
-        return {
-            "type": "image",
-            "source": {"type": "base64", "media_type": media_type, "data": data},
-        }
-    if url.startswith(("http://", "https://")):
-        return {"type": "image", "source": {"type": "url", "url": url}}
-    raise _invalid("An image URL must be a data: URL or an http(s) URL.")
-
-
-def _content_blocks(content: Any) -> list[JSON]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content else []
-    if not isinstance(content, list):
-        raise _invalid("Message content must be a string or a list of parts.")
-    blocks: list[JSON] = []
-    for part in content:
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text" and isinstance(part.get("text"), str):
-            if part["text"]:
-                blocks.append({"type": "text", "text": part["text"]})
-        elif kind == "image_url":
-            blocks.append(_image_block(part))
-        else:
-            raise _invalid(f"Content parts of type {kind!r} are not supported by this model.")
-    return blocks
-
-
-def _tool_use_blocks(tool_calls: Any) -> list[JSON]:
-    if not isinstance(tool_calls, list):
-        return []
-    blocks: list[JSON] = []
-    for call in tool_calls:
-        function = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(function, dict):
-            raise _invalid("Each tool call needs a function.")
-        arguments = function.get("arguments") or "{}"
-        try:
-            parsed = json.loads(arguments) if isinstance(arguments, str) else arguments
-        except ValueError:
-            raise _invalid("Tool call arguments must be JSON.") from None
-        blocks.append(
-            {
-                "type": "tool_use",
-                "id": call.get("id"),
-                "name": function.get("name"),
-                "input": parsed if isinstance(parsed, dict) else {},
-            }
-        )
-    return blocks
-
-
-def _messages(messages: Any) -> tuple[str, list[JSON]]:
-    """The joined system prompt and the turns, consecutive turns of one role merged."""
-    if not isinstance(messages, list) or not messages:
-        raise _invalid("messages must be a non-empty list.")
-    system: list[str] = []
-    turns: list[JSON] = []
-    for message in messages:
-        if not isinstance(message, dict):
-            raise _invalid("Each message must be an object.")
-        role = message.get("role")
-        content = message.get("content")
-        if role in ("system", "developer"):
-            system.append(_text_of(content))
-            continue
-        if role == "user":
-            blocks = _content_blocks(content)
-        elif role == "assistant":
-            blocks = _content_blocks(content) + _tool_use_blocks(message.get("tool_calls"))
-        elif role == "tool":
-            role = "user"
-            result = {"type": "tool_result", "tool_use_id": message.get("tool_call_id")}
-            blocks = [{**result, "content": _text_of(content)}]
-        else:
-            raise _invalid(f"Messages with role {role!r} are not supported by this model.")
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
-    return "\n\n".join(s for s in system if s), turns
-
-
-def _tools(tools: Any) -> list[JSON]:
-    out: list[JSON] = []
-    for tool in tools if isinstance(tools, list) else []:
-        function = tool.get("function") if isinstance(tool, dict) else None
-        if not isinstance(function, dict) or not function.get("name"):
-            raise _invalid("Each tool must be a function with a name.", "tools")
-        entry: JSON = {"name": function["name"]}
-        if function.get("description"):
-            entry["description"] = function["description"]
-        entry["input_schema"] = function.get("parameters") or {"type": "object", "properties": {}}
-        out.append(entry)
-    return out
-
-
-def _tool_choice(choice: Any) -> JSON | None:
-    """Anthropic's tool_choice; None for "none" (the tools are then left out)."""
-    if choice is None or choice == "auto":
-        return {"type": "auto"}
-    if choice == "required":
-        return {"type": "any"}
-    if choice == "none":
-        return None
-    if isinstance(choice, dict):
-        name = (choice.get("function") or {}).get("name")
-        if isinstance(name, str) and name:
-            return {"type": "tool", "name": name}
-    raise _invalid("tool_choice must be auto, required, none or a named function.", "tool_choice")
-
-
-def _max_tokens(body: JSON) -> int:
-    for key in ("max_completion_tokens", "max_tokens"):
-        value = body.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-    return DEFAULT_MAX_TOKENS
-
-
-def anthropic_request(body: JSON, model: str, *, stream: bool) -> JSON:
-    """The Messages API request for an OpenAI chat completion body."""
-    n = body.get("n")
-    if isinstance(n, int) and n > 1:
-        raise _invalid("This model returns one choice per request: n must be 1.", "n")
-    system, turns = _messages(body.get("messages"))
-    request: JSON = {"model": model, "max_tokens": _max_tokens(body), "messages": turns}
-    if system:
-        request["system"] = system
-    tools = _tools(body.get("tools"))
-    choice = _tool_choice(body.get("tool_choice"))
-    if tools and choice is not None:
-        if body.get("parallel_tool_calls") is False:
-            choice["disable_parallel_tool_use"] = True
-        request["tools"] = tools
-        request["tool_choice"] = choice
-    stop = body.get("stop")
-    if isinstance(stop, str):
-        request["stop_sequences"] = [stop]
-    elif isinstance(stop, list) and stop:
-        request["stop_sequences"] = stop
-    for key in ("temperature", "top_p"):
-        if isinstance(body.get(key), int | float):
-            request[key] = body[key]
-    if isinstance(body.get("user"), str) and body["user"]:
-        request["metadata"] = {"user_id": body["user"]}
-    if stream:
-        request["stream"] = True
-    return request
-
-
-# --- response: Anthropic -> OpenAI --------------------------------------------------------
 
 
 def _count(value: Any) -> int:
@@ -430,7 +245,7 @@ class AnthropicProvider:
         self._client = client or httpx.AsyncClient(timeout=timeout, limits=LIMITS)
 
     def _payload(self, call: ChatCall, *, stream: bool) -> bytes:
-        return _dumps(anthropic_request(call.body, call.served_model, stream=stream))
+        return dumps(anthropic_request(call.body, call.served_model, stream=stream))
 
     async def complete(self, call: ChatCall) -> Completion:
         payload = self._payload(call, stream=False)
@@ -441,7 +256,7 @@ class AnthropicProvider:
         if response.status_code >= 400:
             raise _error_for_status(response.status_code, response.content)
         data, usage = openai_completion(parse_object(response.content), call.served_model)
-        return Completion(body=_dumps(data), data=data, usage=usage)
+        return Completion(body=dumps(data), data=data, usage=usage)
 
     async def stream(self, call: ChatCall) -> AsyncGenerator[StreamChunk, None]:
         request = self._client.build_request(
@@ -459,7 +274,7 @@ class AnthropicProvider:
             async for data in events:
                 for chunk in translator.feed(parse_object(data)):
                     usage = openai_usage(translator.usage)[1] if "usage" in chunk else None
-                    yield StreamChunk(raw=_dumps(chunk), data=chunk, usage=usage)
+                    yield StreamChunk(raw=dumps(chunk), data=chunk, usage=usage)
                 if translator.stopped:
                     return
             raise upstream_failed("The upstream provider ended the stream early.")
