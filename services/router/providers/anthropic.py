@@ -38,13 +38,13 @@ from services.router.providers.base import (
     UpstreamError,
     upstream_failed,
 )
-from services.router.providers.openai import (
+from services.router.providers.http import (
     CONNECT_TIMEOUT_SECONDS,
     LIMITS,
     error_for_exception,
     error_for_status,
     parse_object,
-    sse_data,
+    post_sse,
 )
 from tollgate.config import ProviderConfig
 from tollgate.v1 import common_pb2
@@ -262,15 +262,9 @@ class AnthropicProvider:
         request = self._client.build_request(
             "POST", self._url, content=self._payload(call, stream=True), headers=self._headers
         )
-        try:
-            response = await self._client.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise error_for_exception(exc) from exc
-        events = sse_data(response)
+        events = post_sse(self._client, request, _error_for_status)
         translator = StreamTranslator(call.served_model)
         try:
-            if response.status_code >= 400:
-                raise _error_for_status(response.status_code, await response.aread())
             async for data in events:
                 for chunk in translator.feed(parse_object(data)):
                     usage = openai_usage(translator.usage)[1] if "usage" in chunk else None
@@ -278,11 +272,8 @@ class AnthropicProvider:
                 if translator.stopped:
                     return
             raise upstream_failed("The upstream provider ended the stream early.")
-        except httpx.HTTPError as exc:
-            raise error_for_exception(exc) from exc
         finally:
             await events.aclose()
-            await response.aclose()
 
     async def aclose(self) -> None:
         await self._client.aclose()

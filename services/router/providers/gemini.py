@@ -41,13 +41,13 @@ from services.router.providers.base import (
     usage_from,
 )
 from services.router.providers.gemini_request import dumps, request_body
-from services.router.providers.openai import (
+from services.router.providers.http import (
     CONNECT_TIMEOUT_SECONDS,
     LIMITS,
     error_for_exception,
     error_for_status,
     parse_object,
-    sse_data,
+    post_sse,
 )
 from tollgate.config import ProviderConfig
 
@@ -266,26 +266,17 @@ class GeminiProvider:
             content=dumps(request_body(call.body)),
             headers=self._headers,
         )
-        try:
-            response = await self._client.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise error_for_exception(exc) from exc
-        events = sse_data(response)
+        events = post_sse(self._client, request, error_for_response)
         translator = StreamTranslator(call.served_model)
         try:
-            if response.status_code >= 400:
-                raise error_for_response(response.status_code, await response.aread())
             async for event in events:
                 for chunk in translator.chunks(parse_object(event)):
                     yield StreamChunk(raw=dumps(chunk), data=chunk, usage=None)
             last = translator.usage_chunk()
             if last is not None:
                 yield StreamChunk(raw=dumps(last), data=last, usage=usage_from(last))
-        except httpx.HTTPError as exc:
-            raise error_for_exception(exc) from exc
         finally:
             await events.aclose()
-            await response.aclose()
 
     async def aclose(self) -> None:
         await self._client.aclose()
