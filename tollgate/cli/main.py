@@ -6,27 +6,18 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
-
-from sqlalchemy import Engine
+from collections.abc import Sequence
 
 from tollgate import admin
+from tollgate.cli import alerts, budgets, limits, prices, reports
+from tollgate.cli.common import add_command
+from tollgate.cli.common import engine_for as _engine
 from tollgate.config import ConfigError, Settings, load_settings
-from tollgate.db import make_engine, upgrade
 from tollgate.money import MoneyError
 
 SERVICES = ("gateway", "router", "metering", "budget")
-
-
-def _engine(settings: Settings) -> Engine:
-    """The database, brought up to the current schema and default prices first (a
-    no-op when it is there already)."""
-    from services.budget.prices import seed_prices
-
-    upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
-    seed_prices(engine, settings)
-    return engine
+# Command groups that live in their own modules, each with `register(subparsers)`.
+TOPICS = (budgets, alerts, reports, prices, limits)
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -198,18 +189,11 @@ def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if healthy else 1
 
 
-Command = Callable[[Settings, argparse.Namespace], int]
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tollgate", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def command(parent: argparse._SubParsersAction, name: str, fn: Command, help: str):  # type: ignore[type-arg]
-        p = parent.add_parser(name, help=help, description=help)
-        p.set_defaults(fn=fn)
-        return p
-
+    command = add_command
     p = command(sub, "serve", cmd_serve, "run one service in this process")
     p.add_argument("service", choices=SERVICES)
     command(sub, "up", cmd_up, "run the whole suite, restarting crashed services")
@@ -258,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--project", required=True)
     p.add_argument("--month", help="YYYY-MM (default: this month, UTC)")
     p.add_argument("--json", action="store_true")
+
+    for topic in TOPICS:
+        topic.register(sub)
 
     p = sub.add_parser("mock-upstream", help="a local OpenAI-compatible test upstream")
     p.set_defaults(fn=None)

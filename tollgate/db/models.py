@@ -55,6 +55,8 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Set when a spike alert pauses the key; calls are refused until an operator resumes it.
+    paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class ModelPrice(Base):
@@ -134,6 +136,16 @@ class LedgerEntry(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
+
+# --- budgets (migration 0002) ---
+
+# --- alerts (migration 0003) ---
+
+# --- usage_rollups (migration 0004) ---
+
+# --- price_extras (migration 0005) ---
+
+# --- rate_limits (migration 0006) ---
 
 # The tables themselves, typed, for Core statements (the services use Core, not the ORM).
 PROJECTS = cast(Table, Project.__table__)

@@ -1,0 +1,9 @@
+"""`tollgate report ...`: cost reports, forecasts and cost allocation."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add this topic's commands to the `tollgate` parser (none yet)."""
