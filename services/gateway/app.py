@@ -18,7 +18,7 @@ from starlette.routing import Route
 from services.gateway.admin_api import admin_routes
 from services.gateway.auth import KeyCache, secret_from
 from services.gateway.catalog import ModelCatalog
-from services.gateway.chat import ChatDeps, chat_completions
+from services.gateway.chat import ChatDeps, chat_handler
 from services.gateway.errors import ApiError, unavailable
 from tollgate.v1 import (
     budget_pb2,
@@ -58,8 +58,7 @@ def create_app(
     models_catalog = ModelCatalog(router)
     deps = ChatDeps(keys=keys, models=models_catalog, budget=budget, router=router)
 
-    async def chat(request: Request) -> Response:
-        return await chat_completions(request, deps)
+    chat = chat_handler(deps)
 
     async def models(request: Request) -> Response:
         await keys.resolve(secret_from(request), fresh=True)

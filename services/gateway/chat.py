@@ -1,5 +1,8 @@
 """POST /v1/chat/completions: authenticate, validate, reserve, relay, answer.
 
+`open_relay` is the path every front door shares (this one and the Anthropic-format
+/v1/messages): route, reserve, start the router call.
+
 The router records usage with metering, so a client that goes away mid-stream
 still leaves a ledger row; this module only cancels the router call then."""
 
@@ -9,7 +12,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import grpc
@@ -49,7 +52,7 @@ class ChatDeps:
     router: router_pb2_grpc.RouterStub
 
 
-def _error_from_event(error: common_pb2.Error) -> ApiError:
+def error_from_event(error: common_pb2.Error) -> ApiError:
     return ApiError(
         error.http_status or 502,
         error.message or "The upstream call failed.",
@@ -115,66 +118,46 @@ async def _drain(call: grpc.aio.UnaryStreamCall) -> None:
         pass
 
 
-async def _sse(
-    first: router_pb2.ChatEvent, call: grpc.aio.UnaryStreamCall, span: trace.Span
-) -> AsyncIterator[bytes]:
-    try:
-        event = first
+@dataclass
+class Relay:
+    """An authorized call the router has started answering: its first event, and the
+    stream of the rest. Every front door (OpenAI chat, Anthropic messages) formats
+    the same events in its own wire format, and calls `close()` when done."""
+
+    request_id: str
+    first: router_pb2.ChatEvent
+    call: grpc.aio.UnaryStreamCall
+
+    @property
+    def kind(self) -> str:
+        return self.first.WhichOneof("event") or ""
+
+    async def rest(self) -> AsyncIterator[router_pb2.ChatEvent]:
+        """The events after the first; a broken router stream raises AioRpcError."""
         while True:
-            kind = event.WhichOneof("event")
-            if kind == "chunk":
-                yield b"data: " + event.chunk + b"\n\n"
-            elif kind == "error":
-                body = _error_from_event(event.error).body()
-                yield b"data: " + json.dumps(body).encode() + b"\n\n"
-                return
-            try:
-                event = await call.read()
-            except grpc.aio.AioRpcError as exc:
-                log.warning("router stream broke: %s", exc.code())
-                body = ApiError(502, "The upstream stream broke.", type="api_error").body()
-                yield b"data: " + json.dumps(body).encode() + b"\n\n"
-                return
+            event = await self.call.read()
             if event is grpc.aio.EOF:
-                break
-        yield b"data: [DONE]\n\n"
-    finally:
-        call.cancel()  # the client went away: stop the router, which stops the upstream
-        span.end()
+                return
+            yield event
+
+    def close(self) -> None:
+        # Cancelling a finished call is a no-op; cancelling a live one stops the
+        # router, which stops the upstream (the client went away).
+        self.call.cancel()
 
 
-async def chat_completions(request: Request, deps: ChatDeps) -> Response:
-    """One traced chat call; a streamed answer's span ends with its stream."""
-    request_id = "req_" + uuid.uuid4().hex
-    span = TRACER.start_span(
-        "POST /v1/chat/completions", attributes={"tollgate.request_id": request_id}
-    )
-    token = otel_context.attach(trace.set_span_in_context(span))
-    try:
-        response = await _chat_completions(request, deps, request_id, span)
-    except ApiError as exc:
-        span.set_attribute("http.response.status_code", exc.status)
-        span.end()
-        raise
-    except BaseException:
-        span.end()
-        raise
-    finally:
-        otel_context.detach(token)
-    span.set_attribute("http.response.status_code", response.status_code)
-    if not isinstance(response, StreamingResponse):
-        span.end()
-    return response
-
-
-async def _chat_completions(
-    request: Request, deps: ChatDeps, request_id: str, span: trace.Span
-) -> Response:
-    started_ms = int(time.time() * 1000)
-    secret = secret_from(request)
-    caller = await deps.keys.resolve(secret)
-    raw = await request.body()
-    params = chat_params(parse_json(raw))
+async def open_relay(
+    deps: ChatDeps,
+    request_id: str,
+    caller: Caller,
+    secret: str,
+    raw: bytes,
+    params: ChatParams,
+    started_ms: int,
+    span: trace.Span,
+) -> Relay:
+    """Route, reserve and start one chat call; ApiError when it cannot start. A
+    non-streaming or failed call is complete when this returns."""
     route = await deps.models.get(params.model)
     if route is None:
         raise unknown_model(params.model)
@@ -215,19 +198,86 @@ async def _chat_completions(
     if first is grpc.aio.EOF:
         await _release(deps, request_id)
         raise unavailable("router")
-    headers = {"x-request-id": request_id}
-    kind = first.WhichOneof("event")
-    if kind != "chunk":
+    relay = Relay(request_id, first, call)
+    if relay.kind != "chunk":
         # Let the router finish (it records usage as it ends) rather than cancel it.
         await _drain(call)
-    if kind == "error":
+    if relay.kind == "error":
         # Nothing was served. The router usually records a failed call, which frees
         # the reservation; releasing here too covers the errors it records nothing for
         # (an unknown model), and a later settlement of a released hold costs nothing.
         await _release(deps, request_id)
-        raise _error_from_event(first.error)
-    if kind == "response":
-        return Response(first.response, media_type="application/json", headers=headers)
-    return StreamingResponse(
-        _sse(first, call, span), media_type="text/event-stream", headers={**headers, **SSE_HEADERS}
-    )
+        raise error_from_event(first.error)
+    return relay
+
+
+async def _sse(relay: Relay, span: trace.Span) -> AsyncIterator[bytes]:
+    try:
+        yield b"data: " + relay.first.chunk + b"\n\n"
+        try:
+            async for event in relay.rest():
+                kind = event.WhichOneof("event")
+                if kind == "chunk":
+                    yield b"data: " + event.chunk + b"\n\n"
+                elif kind == "error":
+                    body = error_from_event(event.error).body()
+                    yield b"data: " + json.dumps(body).encode() + b"\n\n"
+                    return
+        except grpc.aio.AioRpcError as exc:
+            log.warning("router stream broke: %s", exc.code())
+            body = ApiError(502, "The upstream stream broke.", type="api_error").body()
+            yield b"data: " + json.dumps(body).encode() + b"\n\n"
+            return
+        yield b"data: [DONE]\n\n"
+    finally:
+        relay.close()
+        span.end()
+
+
+def traced(
+    name: str, handler: Callable[[Request, str, trace.Span], Awaitable[Response]]
+) -> Callable[[Request], Awaitable[Response]]:
+    """Run `handler` in a span named for the route; a streamed answer's span ends
+    with its stream (the handler's stream generator ends it)."""
+
+    async def run(request: Request) -> Response:
+        request_id = "req_" + uuid.uuid4().hex
+        span = TRACER.start_span(name, attributes={"tollgate.request_id": request_id})
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            response = await handler(request, request_id, span)
+        except ApiError as exc:
+            span.set_attribute("http.response.status_code", exc.status)
+            span.end()
+            raise
+        except BaseException:
+            span.end()
+            raise
+        finally:
+            otel_context.detach(token)
+        span.set_attribute("http.response.status_code", response.status_code)
+        if not isinstance(response, StreamingResponse):
+            span.end()
+        return response
+
+    return run
+
+
+def chat_handler(deps: ChatDeps) -> Callable[[Request], Awaitable[Response]]:
+    async def handle(request: Request, request_id: str, span: trace.Span) -> Response:
+        started_ms = int(time.time() * 1000)
+        secret = secret_from(request)
+        caller = await deps.keys.resolve(secret)
+        raw = await request.body()
+        params = chat_params(parse_json(raw))
+        relay = await open_relay(deps, request_id, caller, secret, raw, params, started_ms, span)
+        headers = {"x-request-id": request_id}
+        if relay.kind == "response":
+            return Response(relay.first.response, media_type="application/json", headers=headers)
+        return StreamingResponse(
+            _sse(relay, span),
+            media_type="text/event-stream",
+            headers={**headers, **SSE_HEADERS},
+        )
+
+    return traced("POST /v1/chat/completions", handle)
