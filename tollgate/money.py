@@ -4,21 +4,24 @@ Amounts are stored and summed as integers of nano-units (1e-9 of a currency unit
 every total is the exact sum of its rows in SQL on SQLite and PostgreSQL alike. Prices
 are stored the same way, per million tokens.
 
-The one rounding rule: a call's cost is computed exactly (tokens times prices, times
-the exchange rate when the price's currency is not the project's) and then rounded
-once, half up, to a whole nano-unit. Sums are never rounded.
+The one rounding rule: a call's cost is computed exactly, as a rational number (tokens
+times prices, times the exchange rate when the price's currency is not the project's,
+times the project's price multiplier), and then rounded once, half up, to a whole
+nano-unit. Sums are never rounded.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
+from fractions import Fraction
 
 NANO_PER_UNIT = 10**9
 TOKENS_PER_PRICE_UNIT = 1_000_000  # prices are per million tokens
 CURRENCIES = ("CNY", "USD")
 # Amounts fit a signed 64-bit nano-unit integer with room for sums.
 MAX_AMOUNT = Decimal(10**9)
+MAX_MULTIPLIER = Decimal(1000)
 
 _EXACT = Context(prec=60)
 
@@ -59,6 +62,20 @@ def format_amount(nano: int) -> str:
     return f"{whole}.{frac}"
 
 
+def parse_multiplier(text: str | Decimal | int) -> int:
+    """A project's price multiplier (1.15 is a 15% markup, 0.9 a 10% discount) from user
+    input, as an exact integer of billionths: at most 9 decimal places, 0 to 1000."""
+    value = parse_amount(text, "price multiplier")
+    if value > MAX_MULTIPLIER:
+        raise MoneyError(f"price multiplier: {text!r} is too large (at most {MAX_MULTIPLIER})")
+    return int(value.scaleb(9, context=_EXACT))
+
+
+def format_multiplier(nano: int) -> str:
+    """A multiplier in billionths as the shortest exact decimal: "1", "1.15", "0.9"."""
+    return f"{from_nano(nano).normalize(context=_EXACT):f}"
+
+
 def check_currency(currency: str) -> str:
     code = currency.strip().upper()
     if code not in CURRENCIES:
@@ -76,16 +93,31 @@ class Price:
     cached_input_nano: int
     currency: str
     max_output_tokens: int
+    # Tokens written to the prompt cache; None bills them at the input price.
+    cache_write_input_nano: int | None = None
+
+    @property
+    def cache_write_nano(self) -> int:
+        """The cache-write price in force: its own, or the input price."""
+        return (
+            self.input_nano if self.cache_write_input_nano is None else self.cache_write_input_nano
+        )
 
 
-def conversion_rate(from_currency: str, to_currency: str, usd_to_cny: Decimal) -> Decimal:
+def _exact_rate(from_currency: str, to_currency: str, usd_to_cny: Decimal) -> Fraction:
+    """The exchange rate as an exact rational (CNY to USD is 1/7.2, not a rounded 0.138...)."""
     if from_currency == to_currency:
-        return Decimal(1)
+        return Fraction(1)
     if (from_currency, to_currency) == ("USD", "CNY"):
-        return usd_to_cny
+        return Fraction(usd_to_cny)
     if (from_currency, to_currency) == ("CNY", "USD"):
-        return Decimal(1) / usd_to_cny if usd_to_cny else Decimal(0)
+        return 1 / Fraction(usd_to_cny) if usd_to_cny else Fraction(0)
     raise MoneyError(f"no exchange rate from {from_currency} to {to_currency}")
+
+
+def round_half_up(value: Fraction) -> int:
+    """A non-negative rational to the nearest integer, halves away from zero."""
+    return int((value + Fraction(1, 2)) // 1)
 
 
 def cost_nano(
@@ -94,18 +126,35 @@ def cost_nano(
     prompt_tokens: int,
     completion_tokens: int,
     cached_tokens: int = 0,
+    cache_write_tokens: int = 0,
     currency: str,
     usd_to_cny: Decimal,
+    multiplier: Decimal = Decimal(1),
 ) -> int:
-    """The cost of one call in nano-units of `currency`, rounded once, half up."""
-    if min(prompt_tokens, completion_tokens, cached_tokens) < 0:
+    """The cost of one call in nano-units of `currency`, rounded once, half up.
+
+    `prompt_tokens` is the whole input, as OpenAI counts it: `cached_tokens` (read from
+    the prompt cache) and `cache_write_tokens` (written to it) are parts of it, and the
+    rest is plain input. Reasoning tokens are part of `completion_tokens`. So:
+
+        exact = ((prompt - cached - cache_write) * input + cached * cached_input
+                 + cache_write * cache_write_input + completion * output)
+                / 1,000,000 * rate * multiplier
+
+    Parts larger than the whole are cut to fit: cached first, then cache_write.
+    """
+    if min(prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens) < 0:
         raise MoneyError("token counts cannot be negative")
+    if not multiplier.is_finite() or multiplier < 0:
+        raise MoneyError(f"price multiplier: {multiplier} must be finite and non-negative")
     cached = min(cached_tokens, prompt_tokens)
+    cache_write = min(cache_write_tokens, prompt_tokens - cached)
     numerator = (
-        (prompt_tokens - cached) * price.input_nano
+        (prompt_tokens - cached - cache_write) * price.input_nano
         + cached * price.cached_input_nano
+        + cache_write * price.cache_write_nano
         + completion_tokens * price.output_nano
     )
-    rate = conversion_rate(price.currency, currency, usd_to_cny)
-    exact = _EXACT.multiply(_EXACT.divide(Decimal(numerator), TOKENS_PER_PRICE_UNIT), rate)
-    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP, context=_EXACT))
+    rate = _exact_rate(price.currency, currency, usd_to_cny)
+    exact = Fraction(numerator, TOKENS_PER_PRICE_UNIT) * rate * Fraction(multiplier)
+    return round_half_up(exact)

@@ -7,7 +7,7 @@ in force when it started, so changing a price never changes an old bill.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from importlib import resources
@@ -31,6 +31,8 @@ class PriceInput:
     cached_input: Decimal | str | None
     currency: str
     max_output_tokens: int | None = None
+    # None: tokens written to the prompt cache cost the input price.
+    cache_write_input: Decimal | str | None = None
 
 
 def _row_to_price(row: Row[Any]) -> Price:
@@ -41,6 +43,7 @@ def _row_to_price(row: Row[Any]) -> Price:
         cached_input_nano=row.cached_input_nano,
         currency=row.currency,
         max_output_tokens=row.max_output_tokens,
+        cache_write_input_nano=row.cache_write_input_nano,
     )
 
 
@@ -55,26 +58,33 @@ def price_at(conn: Connection, model: str, at: datetime) -> Price | None:
     return _row_to_price(row) if row else None
 
 
-def set_price(conn: Connection, price: PriceInput, effective_from: datetime | None = None) -> Price:
-    """Add a price version; raises MoneyError on a bad amount or currency."""
+def to_price(price: PriceInput, max_output_tokens: int) -> Price:
+    """The exact price for `price`; raises MoneyError on a bad amount or currency."""
     if not price.model.strip():
         raise ValueError("model: must not be empty")
-    input_nano = to_nano(price.input)
-    cached = price.cached_input if price.cached_input is not None else price.input
-    max_output = price.max_output_tokens
-    if max_output is None:
-        current = price_at(conn, price.model, utcnow())
-        max_output = current.max_output_tokens if current else DEFAULT_MAX_OUTPUT_TOKENS
-    if max_output <= 0:
+    if max_output_tokens <= 0:
         raise ValueError("max_output_tokens: must be positive")
-    created = Price(
+    cached = price.cached_input if price.cached_input is not None else price.input
+    cache_write = price.cache_write_input
+    return Price(
         model=price.model.strip(),
-        input_nano=input_nano,
+        input_nano=to_nano(price.input),
         output_nano=to_nano(price.output),
         cached_input_nano=to_nano(cached),
         currency=check_currency(price.currency),
-        max_output_tokens=max_output,
+        max_output_tokens=max_output_tokens,
+        cache_write_input_nano=None if cache_write is None else to_nano(cache_write),
     )
+
+
+def set_price(conn: Connection, price: PriceInput, effective_from: datetime | None = None) -> Price:
+    """Add a price version; raises MoneyError on a bad amount or currency. Without a
+    max_output_tokens it keeps the current version's (or the default)."""
+    max_output = price.max_output_tokens
+    if max_output is None:
+        current = price_at(conn, price.model.strip(), utcnow())
+        max_output = current.max_output_tokens if current else DEFAULT_MAX_OUTPUT_TOKENS
+    created = to_price(price, max_output)
     conn.execute(
         PRICES.insert().values(**asdict(created), effective_from=effective_from or utcnow())
     )
@@ -95,6 +105,7 @@ def describe(price: Price) -> dict[str, str | int]:
         "input": format_amount(price.input_nano),
         "output": format_amount(price.output_nano),
         "cached_input": format_amount(price.cached_input_nano),
+        "cache_write_input": format_amount(price.cache_write_nano),
         "max_output_tokens": price.max_output_tokens,
     }
 
@@ -110,29 +121,38 @@ def default_prices() -> list[PriceInput]:
             cached_input=item.get("cached_input"),
             currency=item["currency"],
             max_output_tokens=item.get("max_output_tokens"),
+            cache_write_input=item.get("cache_write_input"),
         )
         for item in json.loads(text)["prices"]
     ]
 
 
 def _same(price: Price, wanted: PriceInput) -> bool:
-    cached = wanted.cached_input if wanted.cached_input is not None else wanted.input
-    return (
-        price.currency == check_currency(wanted.currency)
-        and price.input_nano == to_nano(wanted.input)
-        and price.output_nano == to_nano(wanted.output)
-        and price.cached_input_nano == to_nano(cached)
-    )
+    """Whether `price` already bills what `wanted` asks (its max output tokens aside)."""
+    other = to_price(wanted, price.max_output_tokens)
+    return replace(other, model=price.model) == price
+
+
+def _untouched_but_lacks_cache_write(price: Price, wanted: PriceInput) -> bool:
+    """A shipped default from before cache-write prices: same price, no cache-write one.
+    (A price an operator changed is left alone.)"""
+    if wanted.cache_write_input is None or price.cache_write_input_nano is not None:
+        return False
+    return _same(price, replace(wanted, cache_write_input=None))
 
 
 def seed_prices(engine: Engine, settings: Settings) -> int:
-    """Give every shipped model without a price its default, and make the YAML file's
+    """Give every shipped model without a price its default (and a shipped default that
+    predates cache-write prices its cache-write price), and make the YAML file's
     prices current (a new version only where they differ). Returns versions added."""
     added = 0
     with engine.begin() as conn:
         now = utcnow()
+        configured_models = {configured.model for configured in settings.prices}
         for wanted in default_prices():
-            if price_at(conn, wanted.model, now) is None:
+            current = price_at(conn, wanted.model, now)
+            upgrade = wanted.model not in configured_models and current is not None
+            if current is None or (upgrade and _untouched_but_lacks_cache_write(current, wanted)):
                 set_price(conn, wanted, effective_from=now)
                 added += 1
         for configured in settings.prices:

@@ -24,21 +24,21 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tollgate/v1/common.proto\x12\x0btollgate.v1\">\n\x06\x43\x61ller\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x10\n\x08\x65nd_user\x18\x03 \x01(\t\")\n\x05Money\x12\x0e\n\x06\x61mount\x18\x01 \x01(\t\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\"j\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x03\x12\x15\n\rcached_tokens\x18\x03 \x01(\x03\x12\x18\n\x10reasoning_tokens\x18\x04 \x01(\x03\"X\n\x05\x45rror\x12\x13\n\x0bhttp_status\x18\x01 \x01(\x05\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\r\n\x05param\x18\x05 \x01(\t*b\n\x0bUsageSource\x12\x1c\n\x18USAGE_SOURCE_UNSPECIFIED\x10\x00\x12\x19\n\x15USAGE_SOURCE_PROVIDER\x10\x01\x12\x1a\n\x16USAGE_SOURCE_ESTIMATED\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tollgate/v1/common.proto\x12\x0btollgate.v1\">\n\x06\x43\x61ller\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x10\n\x08\x65nd_user\x18\x03 \x01(\t\")\n\x05Money\x12\x0e\n\x06\x61mount\x18\x01 \x01(\t\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\"\x86\x01\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x03\x12\x15\n\rcached_tokens\x18\x03 \x01(\x03\x12\x18\n\x10reasoning_tokens\x18\x04 \x01(\x03\x12\x1a\n\x12\x63\x61\x63he_write_tokens\x18\x05 \x01(\x03\"X\n\x05\x45rror\x12\x13\n\x0bhttp_status\x18\x01 \x01(\x05\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\r\n\x05param\x18\x05 \x01(\t*b\n\x0bUsageSource\x12\x1c\n\x18USAGE_SOURCE_UNSPECIFIED\x10\x00\x12\x19\n\x15USAGE_SOURCE_PROVIDER\x10\x01\x12\x1a\n\x16USAGE_SOURCE_ESTIMATED\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tollgate.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_USAGESOURCE']._serialized_start=346
-  _globals['_USAGESOURCE']._serialized_end=444
+  _globals['_USAGESOURCE']._serialized_start=375
+  _globals['_USAGESOURCE']._serialized_end=473
   _globals['_CALLER']._serialized_start=41
   _globals['_CALLER']._serialized_end=103
   _globals['_MONEY']._serialized_start=105
   _globals['_MONEY']._serialized_end=146
-  _globals['_USAGE']._serialized_start=148
-  _globals['_USAGE']._serialized_end=254
-  _globals['_ERROR']._serialized_start=256
-  _globals['_ERROR']._serialized_end=344
+  _globals['_USAGE']._serialized_start=149
+  _globals['_USAGE']._serialized_end=283
+  _globals['_ERROR']._serialized_start=285
+  _globals['_ERROR']._serialized_end=373
 # @@protoc_insertion_point(module_scope)
