@@ -11,15 +11,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, Row, select, update
+from sqlalchemy import Engine, Row, Select, and_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from services.budget.budgets import drop_budget, put_budget
 from tollgate.db import as_utc, utcnow
 from tollgate.db.models import API_KEYS as KEYS
-from tollgate.db.models import PROJECTS
+from tollgate.db.models import BUDGETS, PROJECTS
 from tollgate.keys import display_prefix, hash_secret, new_id, new_secret
-from tollgate.money import check_currency, format_amount, to_nano
+from tollgate.money import (
+    check_currency,
+    format_amount,
+    format_multiplier,
+    parse_multiplier,
+    to_nano,
+)
 
 
 class AdminError(ValueError):
@@ -37,6 +45,7 @@ class ProjectInfo:
     currency: str
     monthly_budget: str | None  # decimal string
     created_at: datetime
+    price_multiplier: str = "1"  # exact decimal string: "1.15" is a 15% markup
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,24 @@ class NewKey:
     secret: str  # shown once, never stored
 
 
+def _projects() -> Select[Any]:
+    """Projects with their monthly hard project budget, the one `monthly_budget` shows."""
+    monthly = and_(
+        BUDGETS.c.owner_id == PROJECTS.c.id,
+        BUDGETS.c.period == "monthly",
+        BUDGETS.c.hard.is_(True),
+    )
+    return select(PROJECTS, BUDGETS.c.amount_nano.label("monthly_budget_nano")).select_from(
+        PROJECTS.outerjoin(BUDGETS, monthly)
+    )
+
+
+def _zone(zone: ZoneInfo | None) -> ZoneInfo:
+    from tollgate.budgets import default_zone
+
+    return zone or default_zone()
+
+
 def _project(row: Row[Any]) -> ProjectInfo:
     budget = row.monthly_budget_nano
     return ProjectInfo(
@@ -63,6 +90,7 @@ def _project(row: Row[Any]) -> ProjectInfo:
         currency=row.currency,
         monthly_budget=None if budget is None else format_amount(budget),
         created_at=as_utc(row.created_at),
+        price_multiplier=format_multiplier(row.price_multiplier_nano),
     )
 
 
@@ -79,33 +107,73 @@ def _key(row: Row[Any]) -> KeyInfo:
 
 
 def create_project(
-    engine: Engine, name: str, *, currency: str = "CNY", monthly_budget: str | Decimal | None = None
+    engine: Engine,
+    name: str,
+    *,
+    currency: str = "CNY",
+    monthly_budget: str | Decimal | None = None,
+    zone: ZoneInfo | None = None,
 ) -> ProjectInfo:
+    """A new project; `monthly_budget` gives it a monthly hard project budget."""
     name = name.strip()
     if not name:
         raise AdminError("project name must not be empty")
-    values = {
-        "id": new_id("proj"),
-        "name": name,
-        "currency": check_currency(currency),
-        "monthly_budget_nano": None if monthly_budget is None else to_nano(monthly_budget),
-        "created_at": utcnow(),
-    }
+    now = utcnow()
+    values = {"id": new_id("proj"), "name": name, "currency": check_currency(currency)}
+    budget = None if monthly_budget is None else to_nano(monthly_budget)
     try:
         with engine.begin() as conn:
-            conn.execute(PROJECTS.insert().values(**values))
+            conn.execute(PROJECTS.insert().values(**values, created_at=now))
+            if budget is not None:
+                put_budget(
+                    conn,
+                    project_id=values["id"],
+                    key_id=None,
+                    period="monthly",
+                    amount_nano=budget,
+                    hard=True,
+                    alert_at=None,
+                    now=now,
+                    zone=_zone(zone),
+                )
     except IntegrityError as exc:
         raise AdminError(f"a project named {name!r} already exists") from exc
     return get_project(engine, name)
 
 
-def set_monthly_budget(engine: Engine, name: str, amount: str | Decimal | None) -> ProjectInfo:
+def set_monthly_budget(
+    engine: Engine, name: str, amount: str | Decimal | None, *, zone: ZoneInfo | None = None
+) -> ProjectInfo:
+    """Set the project's monthly hard budget, or (None) delete its monthly budget."""
     project = get_project(engine, name)
+    nano = None if amount is None else to_nano(amount)
+    with engine.begin() as conn:
+        if nano is None:
+            drop_budget(conn, project.id, "monthly")
+        else:
+            put_budget(
+                conn,
+                project_id=project.id,
+                key_id=None,
+                period="monthly",
+                amount_nano=nano,
+                hard=True,
+                alert_at=None,
+                now=utcnow(),
+                zone=_zone(zone),
+            )
+    return get_project(engine, name)
+
+
+def set_price_multiplier(engine: Engine, name: str, multiplier: str | Decimal) -> ProjectInfo:
+    """Multiply the project's costs (1.15: a 15% markup, 0.9: a 10% discount), exact to 9
+    decimal places. It applies to calls settled from now on (one in flight included);
+    calls already settled keep their cost."""
+    project = get_project(engine, name)
+    nano = parse_multiplier(multiplier)
     with engine.begin() as conn:
         conn.execute(
-            update(PROJECTS)
-            .where(PROJECTS.c.id == project.id)
-            .values(monthly_budget_nano=None if amount is None else to_nano(amount))
+            update(PROJECTS).where(PROJECTS.c.id == project.id).values(price_multiplier_nano=nano)
         )
     return get_project(engine, name)
 
@@ -113,7 +181,7 @@ def set_monthly_budget(engine: Engine, name: str, amount: str | Decimal | None) 
 def get_project(engine: Engine, name_or_id: str) -> ProjectInfo:
     with engine.connect() as conn:
         row = conn.execute(
-            select(PROJECTS).where((PROJECTS.c.name == name_or_id) | (PROJECTS.c.id == name_or_id))
+            _projects().where((PROJECTS.c.name == name_or_id) | (PROJECTS.c.id == name_or_id))
         ).first()
         conn.rollback()
     if row is None:
@@ -123,7 +191,7 @@ def get_project(engine: Engine, name_or_id: str) -> ProjectInfo:
 
 def list_projects(engine: Engine) -> list[ProjectInfo]:
     with engine.connect() as conn:
-        rows = conn.execute(select(PROJECTS).order_by(PROJECTS.c.name)).all()
+        rows = conn.execute(_projects().order_by(PROJECTS.c.name)).all()
         conn.rollback()
     return [_project(row) for row in rows]
 

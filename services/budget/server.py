@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import grpc
 
 from services.budget.reservations import Authorization, Decision, Ledger, Usage
+from services.budget.status import Line
 from tollgate import telemetry
 from tollgate.money import format_amount
 from tollgate.v1 import budget_pb2, budget_pb2_grpc, common_pb2
@@ -19,6 +20,7 @@ _DECISIONS = {
     Decision.ALLOWED: budget_pb2.AuthorizeResponse.ALLOWED,
     Decision.BUDGET_EXCEEDED: budget_pb2.AuthorizeResponse.BUDGET_EXCEEDED,
     Decision.KEY_REVOKED: budget_pb2.AuthorizeResponse.KEY_REVOKED,
+    Decision.KEY_PAUSED: budget_pb2.AuthorizeResponse.KEY_PAUSED,
     Decision.MODEL_NOT_PRICED: budget_pb2.AuthorizeResponse.MODEL_NOT_PRICED,
 }
 
@@ -27,6 +29,25 @@ def _money(nano: int | None, currency: str) -> common_pb2.Money:
     if nano is None:
         return common_pb2.Money(amount="", currency=currency)
     return common_pb2.Money(amount=format_amount(nano), currency=currency)
+
+
+def _line(line: Line, currency: str) -> budget_pb2.BudgetLine:
+    rule = line.rule
+    return budget_pb2.BudgetLine(
+        budget_id=rule.id,
+        owner=rule.owner,
+        key_id=rule.key_id or "",
+        key_name=line.key_name,
+        period=rule.period,
+        period_key=line.period_key,
+        hard=rule.hard,
+        limit=_money(rule.amount_nano, currency),
+        spent=_money(line.committed_nano, currency),
+        reserved=_money(line.reserved_nano, currency),
+        remaining=_money(line.remaining_nano, currency),
+        resets_at=line.resets_at.isoformat() if line.resets_at else "",
+        alert_at=rule.alert_at,
+    )
 
 
 class BudgetServicer(budget_pb2_grpc.BudgetServicer):
@@ -73,7 +94,8 @@ class BudgetServicer(budget_pb2_grpc.BudgetServicer):
         if not request.request_id or not request.caller.project_id:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "request_id and caller needed")
         usage = request.usage
-        if min(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens) < 0:
+        counts = (usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+        if min(*counts, usage.cache_write_tokens) < 0:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "token counts cannot be negative")
         started = (
             datetime.fromtimestamp(request.started_at_unix_ms / 1000, UTC)
@@ -85,7 +107,7 @@ class BudgetServicer(budget_pb2_grpc.BudgetServicer):
             request.caller.project_id,
             request.caller.key_id,
             request.model,
-            Usage(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens),
+            Usage(*counts, cache_write_tokens=usage.cache_write_tokens),
             started,
         )
         return budget_pb2.SettleResponse(
@@ -115,4 +137,6 @@ class BudgetServicer(budget_pb2_grpc.BudgetServicer):
             spent=_money(spent, status.currency),
             reserved=_money(status.reserved_nano, status.currency),
             remaining=_money(remaining, status.currency),
+            budgets=[_line(line, status.currency) for line in status.lines],
+            timezone=str(self.ledger.zone),
         )

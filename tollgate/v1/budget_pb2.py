@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from tollgate.v1 import common_pb2 as tollgate_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tollgate/v1/budget.proto\x12\x0btollgate.v1\x1a\x18tollgate/v1/common.proto\"\xaa\x01\n\x10\x41uthorizeRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12#\n\x06\x63\x61ller\x18\x02 \x01(\x0b\x32\x13.tollgate.v1.Caller\x12\r\n\x05model\x18\x03 \x01(\t\x12\x1e\n\x16prompt_tokens_estimate\x18\x04 \x01(\x03\x12\x1d\n\x15max_completion_tokens\x18\x05 \x01(\x03\x12\x0f\n\x07\x63hoices\x18\x06 \x01(\x05\"\xf4\x01\n\x11\x41uthorizeResponse\x12\x39\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0e\x32\'.tollgate.v1.AuthorizeResponse.Decision\x12$\n\x08reserved\x18\x02 \x01(\x0b\x32\x12.tollgate.v1.Money\x12\x0f\n\x07message\x18\x03 \x01(\t\"m\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x0b\n\x07\x41LLOWED\x10\x01\x12\x13\n\x0f\x42UDGET_EXCEEDED\x10\x02\x12\x0f\n\x0bKEY_REVOKED\x10\x03\x12\x14\n\x10MODEL_NOT_PRICED\x10\x04\"\x96\x01\n\rSettleRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12#\n\x06\x63\x61ller\x18\x02 \x01(\x0b\x32\x13.tollgate.v1.Caller\x12\r\n\x05model\x18\x03 \x01(\t\x12!\n\x05usage\x18\x04 \x01(\x0b\x32\x12.tollgate.v1.Usage\x12\x1a\n\x12started_at_unix_ms\x18\x05 \x01(\x03\"K\n\x0eSettleResponse\x12 \n\x04\x63ost\x18\x01 \x01(\x0b\x32\x12.tollgate.v1.Money\x12\x17\n\x0f\x61lready_settled\x18\x02 \x01(\x08\"$\n\x0eReleaseRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"#\n\x0fReleaseResponse\x12\x10\n\x08released\x18\x01 \x01(\x08\",\n\x16GetBudgetStatusRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\"\xc5\x01\n\x0c\x42udgetStatus\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0e\n\x06period\x18\x02 \x01(\t\x12!\n\x05limit\x18\x03 \x01(\x0b\x32\x12.tollgate.v1.Money\x12!\n\x05spent\x18\x04 \x01(\x0b\x32\x12.tollgate.v1.Money\x12$\n\x08reserved\x18\x05 \x01(\x0b\x32\x12.tollgate.v1.Money\x12%\n\tremaining\x18\x06 \x01(\x0b\x32\x12.tollgate.v1.Money2\xb0\x02\n\x06\x42udget\x12J\n\tAuthorize\x12\x1d.tollgate.v1.AuthorizeRequest\x1a\x1e.tollgate.v1.AuthorizeResponse\x12\x41\n\x06Settle\x12\x1a.tollgate.v1.SettleRequest\x1a\x1b.tollgate.v1.SettleResponse\x12\x44\n\x07Release\x12\x1b.tollgate.v1.ReleaseRequest\x1a\x1c.tollgate.v1.ReleaseResponse\x12Q\n\x0fGetBudgetStatus\x12#.tollgate.v1.GetBudgetStatusRequest\x1a\x19.tollgate.v1.BudgetStatusb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tollgate/v1/budget.proto\x12\x0btollgate.v1\x1a\x18tollgate/v1/common.proto\"\xaa\x01\n\x10\x41uthorizeRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12#\n\x06\x63\x61ller\x18\x02 \x01(\x0b\x32\x13.tollgate.v1.Caller\x12\r\n\x05model\x18\x03 \x01(\t\x12\x1e\n\x16prompt_tokens_estimate\x18\x04 \x01(\x03\x12\x1d\n\x15max_completion_tokens\x18\x05 \x01(\x03\x12\x0f\n\x07\x63hoices\x18\x06 \x01(\x05\"\x84\x02\n\x11\x41uthorizeResponse\x12\x39\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0e\x32\'.tollgate.v1.AuthorizeResponse.Decision\x12$\n\x08reserved\x18\x02 \x01(\x0b\x32\x12.tollgate.v1.Money\x12\x0f\n\x07message\x18\x03 \x01(\t\"}\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x0b\n\x07\x41LLOWED\x10\x01\x12\x13\n\x0f\x42UDGET_EXCEEDED\x10\x02\x12\x0f\n\x0bKEY_REVOKED\x10\x03\x12\x14\n\x10MODEL_NOT_PRICED\x10\x04\x12\x0e\n\nKEY_PAUSED\x10\x05\"\x96\x01\n\rSettleRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12#\n\x06\x63\x61ller\x18\x02 \x01(\x0b\x32\x13.tollgate.v1.Caller\x12\r\n\x05model\x18\x03 \x01(\t\x12!\n\x05usage\x18\x04 \x01(\x0b\x32\x12.tollgate.v1.Usage\x12\x1a\n\x12started_at_unix_ms\x18\x05 \x01(\x03\"K\n\x0eSettleResponse\x12 \n\x04\x63ost\x18\x01 \x01(\x0b\x32\x12.tollgate.v1.Money\x12\x17\n\x0f\x61lready_settled\x18\x02 \x01(\x08\"$\n\x0eReleaseRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"#\n\x0fReleaseResponse\x12\x10\n\x08released\x18\x01 \x01(\x08\",\n\x16GetBudgetStatusRequest\x12\x12\n\nproject_id\x18\x01 \x01(\t\"\x81\x02\n\x0c\x42udgetStatus\x12\x12\n\nproject_id\x18\x01 \x01(\t\x12\x0e\n\x06period\x18\x02 \x01(\t\x12!\n\x05limit\x18\x03 \x01(\x0b\x32\x12.tollgate.v1.Money\x12!\n\x05spent\x18\x04 \x01(\x0b\x32\x12.tollgate.v1.Money\x12$\n\x08reserved\x18\x05 \x01(\x0b\x32\x12.tollgate.v1.Money\x12%\n\tremaining\x18\x06 \x01(\x0b\x32\x12.tollgate.v1.Money\x12(\n\x07\x62udgets\x18\x07 \x03(\x0b\x32\x17.tollgate.v1.BudgetLine\x12\x10\n\x08timezone\x18\x08 \x01(\t\"\xba\x02\n\nBudgetLine\x12\x11\n\tbudget_id\x18\x01 \x01(\x03\x12\r\n\x05owner\x18\x02 \x01(\t\x12\x0e\n\x06key_id\x18\x03 \x01(\t\x12\x10\n\x08key_name\x18\x04 \x01(\t\x12\x0e\n\x06period\x18\x05 \x01(\t\x12\x12\n\nperiod_key\x18\x06 \x01(\t\x12\x0c\n\x04hard\x18\x07 \x01(\x08\x12!\n\x05limit\x18\x08 \x01(\x0b\x32\x12.tollgate.v1.Money\x12!\n\x05spent\x18\t \x01(\x0b\x32\x12.tollgate.v1.Money\x12$\n\x08reserved\x18\n \x01(\x0b\x32\x12.tollgate.v1.Money\x12%\n\tremaining\x18\x0b \x01(\x0b\x32\x12.tollgate.v1.Money\x12\x11\n\tresets_at\x18\x0c \x01(\t\x12\x10\n\x08\x61lert_at\x18\r \x03(\x05\x32\xb0\x02\n\x06\x42udget\x12J\n\tAuthorize\x12\x1d.tollgate.v1.AuthorizeRequest\x1a\x1e.tollgate.v1.AuthorizeResponse\x12\x41\n\x06Settle\x12\x1a.tollgate.v1.SettleRequest\x1a\x1b.tollgate.v1.SettleResponse\x12\x44\n\x07Release\x12\x1b.tollgate.v1.ReleaseRequest\x1a\x1c.tollgate.v1.ReleaseResponse\x12Q\n\x0fGetBudgetStatus\x12#.tollgate.v1.GetBudgetStatusRequest\x1a\x19.tollgate.v1.BudgetStatusb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,21 +35,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUTHORIZEREQUEST']._serialized_start=68
   _globals['_AUTHORIZEREQUEST']._serialized_end=238
   _globals['_AUTHORIZERESPONSE']._serialized_start=241
-  _globals['_AUTHORIZERESPONSE']._serialized_end=485
+  _globals['_AUTHORIZERESPONSE']._serialized_end=501
   _globals['_AUTHORIZERESPONSE_DECISION']._serialized_start=376
-  _globals['_AUTHORIZERESPONSE_DECISION']._serialized_end=485
-  _globals['_SETTLEREQUEST']._serialized_start=488
-  _globals['_SETTLEREQUEST']._serialized_end=638
-  _globals['_SETTLERESPONSE']._serialized_start=640
-  _globals['_SETTLERESPONSE']._serialized_end=715
-  _globals['_RELEASEREQUEST']._serialized_start=717
-  _globals['_RELEASEREQUEST']._serialized_end=753
-  _globals['_RELEASERESPONSE']._serialized_start=755
-  _globals['_RELEASERESPONSE']._serialized_end=790
-  _globals['_GETBUDGETSTATUSREQUEST']._serialized_start=792
-  _globals['_GETBUDGETSTATUSREQUEST']._serialized_end=836
-  _globals['_BUDGETSTATUS']._serialized_start=839
-  _globals['_BUDGETSTATUS']._serialized_end=1036
-  _globals['_BUDGET']._serialized_start=1039
-  _globals['_BUDGET']._serialized_end=1343
+  _globals['_AUTHORIZERESPONSE_DECISION']._serialized_end=501
+  _globals['_SETTLEREQUEST']._serialized_start=504
+  _globals['_SETTLEREQUEST']._serialized_end=654
+  _globals['_SETTLERESPONSE']._serialized_start=656
+  _globals['_SETTLERESPONSE']._serialized_end=731
+  _globals['_RELEASEREQUEST']._serialized_start=733
+  _globals['_RELEASEREQUEST']._serialized_end=769
+  _globals['_RELEASERESPONSE']._serialized_start=771
+  _globals['_RELEASERESPONSE']._serialized_end=806
+  _globals['_GETBUDGETSTATUSREQUEST']._serialized_start=808
+  _globals['_GETBUDGETSTATUSREQUEST']._serialized_end=852
+  _globals['_BUDGETSTATUS']._serialized_start=855
+  _globals['_BUDGETSTATUS']._serialized_end=1112
+  _globals['_BUDGETLINE']._serialized_start=1115
+  _globals['_BUDGETLINE']._serialized_end=1429
+  _globals['_BUDGET']._serialized_start=1432
+  _globals['_BUDGET']._serialized_end=1736
 # @@protoc_insertion_point(module_scope)

@@ -1,8 +1,9 @@
 from tollgate.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -32,11 +33,13 @@ class AuthorizeResponse(_message.Message):
         BUDGET_EXCEEDED: _ClassVar[AuthorizeResponse.Decision]
         KEY_REVOKED: _ClassVar[AuthorizeResponse.Decision]
         MODEL_NOT_PRICED: _ClassVar[AuthorizeResponse.Decision]
+        KEY_PAUSED: _ClassVar[AuthorizeResponse.Decision]
     DECISION_UNSPECIFIED: AuthorizeResponse.Decision
     ALLOWED: AuthorizeResponse.Decision
     BUDGET_EXCEEDED: AuthorizeResponse.Decision
     KEY_REVOKED: AuthorizeResponse.Decision
     MODEL_NOT_PRICED: AuthorizeResponse.Decision
+    KEY_PAUSED: AuthorizeResponse.Decision
     DECISION_FIELD_NUMBER: _ClassVar[int]
     RESERVED_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
@@ -86,17 +89,51 @@ class GetBudgetStatusRequest(_message.Message):
     def __init__(self, project_id: _Optional[str] = ...) -> None: ...
 
 class BudgetStatus(_message.Message):
-    __slots__ = ("project_id", "period", "limit", "spent", "reserved", "remaining")
+    __slots__ = ("project_id", "period", "limit", "spent", "reserved", "remaining", "budgets", "timezone")
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     PERIOD_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     SPENT_FIELD_NUMBER: _ClassVar[int]
     RESERVED_FIELD_NUMBER: _ClassVar[int]
     REMAINING_FIELD_NUMBER: _ClassVar[int]
+    BUDGETS_FIELD_NUMBER: _ClassVar[int]
+    TIMEZONE_FIELD_NUMBER: _ClassVar[int]
     project_id: str
     period: str
     limit: _common_pb2.Money
     spent: _common_pb2.Money
     reserved: _common_pb2.Money
     remaining: _common_pb2.Money
-    def __init__(self, project_id: _Optional[str] = ..., period: _Optional[str] = ..., limit: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., spent: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reserved: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., remaining: _Optional[_Union[_common_pb2.Money, _Mapping]] = ...) -> None: ...
+    budgets: _containers.RepeatedCompositeFieldContainer[BudgetLine]
+    timezone: str
+    def __init__(self, project_id: _Optional[str] = ..., period: _Optional[str] = ..., limit: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., spent: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reserved: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., remaining: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., budgets: _Optional[_Iterable[_Union[BudgetLine, _Mapping]]] = ..., timezone: _Optional[str] = ...) -> None: ...
+
+class BudgetLine(_message.Message):
+    __slots__ = ("budget_id", "owner", "key_id", "key_name", "period", "period_key", "hard", "limit", "spent", "reserved", "remaining", "resets_at", "alert_at")
+    BUDGET_ID_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_NAME_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_KEY_FIELD_NUMBER: _ClassVar[int]
+    HARD_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    SPENT_FIELD_NUMBER: _ClassVar[int]
+    RESERVED_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_FIELD_NUMBER: _ClassVar[int]
+    RESETS_AT_FIELD_NUMBER: _ClassVar[int]
+    ALERT_AT_FIELD_NUMBER: _ClassVar[int]
+    budget_id: int
+    owner: str
+    key_id: str
+    key_name: str
+    period: str
+    period_key: str
+    hard: bool
+    limit: _common_pb2.Money
+    spent: _common_pb2.Money
+    reserved: _common_pb2.Money
+    remaining: _common_pb2.Money
+    resets_at: str
+    alert_at: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, budget_id: _Optional[int] = ..., owner: _Optional[str] = ..., key_id: _Optional[str] = ..., key_name: _Optional[str] = ..., period: _Optional[str] = ..., period_key: _Optional[str] = ..., hard: _Optional[bool] = ..., limit: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., spent: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., reserved: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., remaining: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., resets_at: _Optional[str] = ..., alert_at: _Optional[_Iterable[int]] = ...) -> None: ...

@@ -85,7 +85,7 @@ class BudgetServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetBudgetStatus(self, request, context):
-        """A project's budget and spend in the current period.
+        """A project's budgets and their spend in the current period of each.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
