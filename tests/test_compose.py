@@ -82,10 +82,11 @@ def test_compose_and_dockerfile_name_only_variables_the_code_reads() -> None:
     assert not unread, f"no code reads {sorted(unread)}: renamed in tollgate/config.py?"
 
 
-@pytest.mark.parametrize("name", sorted(NOT_YET_READ))
-def test_variables_set_ahead_of_the_code_are_still_unread(name: str) -> None:
-    assert name not in names_read(), f"the code reads {name} now: drop it from NOT_YET_READ"
-    assert name in COMPOSE_FILE.read_text(), f"compose no longer sets {name}: drop it"
+def test_variables_set_ahead_of_the_code_are_still_unread() -> None:
+    # Empty today; it keeps any variable compose sets before the code reads it honest.
+    for name in sorted(NOT_YET_READ):
+        assert name not in names_read(), f"the code reads {name} now: drop it from NOT_YET_READ"
+        assert name in COMPOSE_FILE.read_text(), f"compose no longer sets {name}: drop it"
 
 
 # --- compose -----------------------------------------------------------------------

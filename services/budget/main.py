@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 import threading
 from functools import partial
+from zoneinfo import ZoneInfo
 
+from services.budget.alerts import start_alert_threads
 from services.budget.prices import seed_prices
 from services.budget.reservations import Ledger
 from services.budget.server import BudgetServicer
@@ -34,11 +36,15 @@ def main(settings: Settings) -> None:
     engine = make_engine(settings.database_url)
     seed_prices(engine, settings)
     ledger = Ledger(
-        engine, usd_to_cny=settings.usd_to_cny, ttl_seconds=settings.reservation_ttl_seconds
+        engine,
+        usd_to_cny=settings.usd_to_cny,
+        ttl_seconds=settings.reservation_ttl_seconds,
+        zone=ZoneInfo(settings.budget_timezone),
     )
     stop = threading.Event()
     sweeper = threading.Thread(target=_sweep, args=(ledger, stop), daemon=True)
     sweeper.start()
+    start_alert_threads(engine, settings.alerts, stop)
     servicer = BudgetServicer(ledger)
     run_sync_server(
         "budget",
