@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench lint proto install clean
+.PHONY: run test bench bench-reports lint proto install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# A month's report over ten million ledger rows on PostgreSQL (a few minutes); not part
+# of `make bench`. BENCH_REPORTS_ARGS="--rows 1000000 --database-url ..." to change.
+bench-reports: $(STAMP)
+	$(BIN)/python bench/reports.py $(BENCH_REPORTS_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check tollgate services tests bench

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from services.metering.rollups import add_to_rollups
 from tollgate.db import is_sqlite, utcnow
 from tollgate.db.models import LEDGER
 
@@ -33,6 +34,7 @@ class Entry:
     stream: bool
     latency_ms: int
     started_at: datetime
+    cache_write_tokens: int = 0  # part of prompt_tokens written to the prompt cache
 
 
 @dataclass(frozen=True)
@@ -61,11 +63,19 @@ class UsageLedger:
         """Insert the row unless its request id is already there (then keep the first)."""
         values = {**entry.__dict__, "recorded_at": utcnow()}
         with self.engine.begin() as conn:
-            inserted = conn.execute(
-                self._insert(LEDGER)
-                .values(**values)
-                .on_conflict_do_nothing(index_elements=["request_id"])
-            ).rowcount
+            # RETURNING, not rowcount: on PostgreSQL rowcount is -1 (true) even when
+            # ON CONFLICT DO NOTHING skipped the row.
+            inserted = (
+                conn.execute(
+                    self._insert(LEDGER)
+                    .values(**values)
+                    .on_conflict_do_nothing(index_elements=["request_id"])
+                    .returning(LEDGER.c.id)
+                ).first()
+                is not None
+            )
+            if inserted:  # a duplicate adds nothing to the rollups either
+                add_to_rollups(conn, self._insert, values)
         if inserted:
             return Recorded(entry.cost_nano, entry.currency, False)
         found = self.find(entry.request_id)

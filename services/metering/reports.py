@@ -1,19 +1,20 @@
-"""Reports over the ledger. Every total is an integer SQL sum of ledger rows, so it
-equals the sum of its rows exactly (invariant 1)."""
+"""A project's month: totals and a by-model breakdown (the bill). Read from the daily
+rollups, whose sums equal the ledger's exactly; every total is an integer sum, so it
+equals the sum of its ledger rows exactly (invariant 1)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from tollgate.db.models import LEDGER, Project
+from services.metering.days import today_utc
+from services.metering.forecast import Forecast, forecast_json, project_forecast
+from tollgate.db import read_transaction
+from tollgate.db.models import PROJECTS, ROLLUPS
 from tollgate.money import format_amount
-
-# Calls that were served (fully or partly) and billed; failed calls cost nothing.
-BILLED = ("ok", "partial")
 
 
 @dataclass
@@ -58,35 +59,31 @@ def current_period() -> str:
 def usage_report(engine: Engine, project_id: str, period: str | None = None) -> Report:
     period = period or current_period()
     start, end = month_bounds(period)
-    billed = LEDGER.c.status.in_(BILLED)
+    first, last = start.date(), (end - timedelta(days=1)).date()
+    sums = [
+        func.sum(ROLLUPS.c[name])
+        for name in ("cost_nano", "requests", "prompt_tokens", "completion_tokens")
+    ]
     query = (
-        select(
-            LEDGER.c.model_served,
-            func.coalesce(func.sum(LEDGER.c.cost_nano), 0),
-            func.count().filter(billed),
-            func.coalesce(func.sum(LEDGER.c.prompt_tokens).filter(billed), 0),
-            func.coalesce(func.sum(LEDGER.c.completion_tokens).filter(billed), 0),
-            func.coalesce(func.sum(LEDGER.c.cached_tokens).filter(billed), 0),
-        )
+        select(ROLLUPS.c.model, *sums, func.sum(ROLLUPS.c.cached_tokens))
         .where(
-            LEDGER.c.project_id == project_id,
-            LEDGER.c.started_at >= start,
-            LEDGER.c.started_at < end,
+            ROLLUPS.c.project_id == project_id,
+            ROLLUPS.c.day >= first,
+            ROLLUPS.c.day <= last,
         )
-        .group_by(LEDGER.c.model_served)
-        .order_by(LEDGER.c.model_served)
+        .group_by(ROLLUPS.c.model)
+        .order_by(ROLLUPS.c.model)
     )
-    with engine.connect() as conn:
+    with read_transaction(engine) as conn:
         project = conn.execute(
-            select(Project.name, Project.currency).where(Project.id == project_id)
+            select(PROJECTS.c.name, PROJECTS.c.currency).where(PROJECTS.c.id == project_id)
         ).first()
         if project is None:
             raise LookupError(project_id)
         rows = conn.execute(query).all()
-        conn.rollback()
     report = Report(project_id, project.name, period, project.currency)
-    for model, total, requests, prompt, completion, cached in rows:
-        line = Line(model, int(total), int(requests), int(prompt), int(completion), int(cached))
+    for model, *amounts in rows:
+        line = Line(model, *(int(value or 0) for value in amounts))
         if not line.requests and not line.total_nano:
             continue  # only failed calls: nothing billed, nothing to show
         report.by_model.append(line)
@@ -98,8 +95,17 @@ def usage_report(engine: Engine, project_id: str, period: str | None = None) -> 
     return report
 
 
-def bill(report: Report) -> dict[str, Any]:
-    """A report as the bill's JSON: amounts are exact decimal strings."""
+def forecast_for(engine: Engine, report: Report, today: date | None = None) -> Forecast | None:
+    """This month's forecast when the report is of the current month, else None."""
+    today = today or today_utc()
+    if report.period != today.strftime("%Y-%m"):
+        return None
+    return project_forecast(engine, report.project_id, today)
+
+
+def bill(report: Report, forecast: Forecast | None = None) -> dict[str, Any]:
+    """A report as the bill's JSON: amounts are exact decimal strings. The forecast is
+    there (else null) when the month is the current one."""
     return {
         "project": report.project,
         "project_id": report.project_id,
@@ -121,4 +127,5 @@ def bill(report: Report) -> dict[str, Any]:
             }
             for line in report.by_model
         ],
+        "forecast": forecast_json(forecast) if forecast else None,
     }

@@ -7,8 +7,17 @@ import logging
 
 import grpc
 
+from services.metering.breakdown import (
+    Amounts,
+    ReportQuery,
+    default_dimensions,
+    parse_dimensions,
+    range_report,
+)
+from services.metering.days import day_range
+from services.metering.forecast import Forecast, project_forecast
 from services.metering.ledger import Entry, UsageLedger, from_unix_ms
-from services.metering.reports import Report, usage_report
+from services.metering.reports import Report, forecast_for, usage_report
 from tollgate import tokens
 from tollgate.money import format_amount, to_nano
 from tollgate.v1 import (
@@ -37,9 +46,40 @@ def _money(nano: int, currency: str) -> common_pb2.Money:
     return common_pb2.Money(amount=format_amount(nano), currency=currency)
 
 
-def report_to_proto(report: Report) -> metering_pb2.UsageReport:
+def forecast_to_proto(forecast: Forecast) -> metering_pb2.Forecast:
+    c = forecast.currency
+    return metering_pb2.Forecast(
+        month=forecast.month,
+        as_of=forecast.today.isoformat(),
+        spent=_money(forecast.spent_nano, c),
+        daily_average=_money(forecast.daily_average_nano, c),
+        window_from=forecast.window_first.isoformat() if forecast.window_first else "",
+        window_to=forecast.window_last.isoformat() if forecast.window_last else "",
+        window_days=forecast.window_days,
+        days_left=forecast.days_left,
+        forecast=_money(forecast.forecast_nano, c),
+    )
+
+
+def _set_amounts(
+    message: metering_pb2.ReportLine | metering_pb2.ReportTotal, amounts: Amounts, currency: str
+) -> None:
+    message.total.CopyFrom(_money(amounts.cost_nano, currency))
+    message.requests = amounts.requests
+    message.input_tokens = amounts.prompt_tokens
+    message.output_tokens = amounts.completion_tokens
+    message.cached_tokens = amounts.cached_tokens
+    message.reasoning_tokens = amounts.reasoning_tokens
+    message.cache_write_tokens = amounts.cache_write_tokens
+
+
+_LINE_FIELDS = {"project": "project_id", "key": "key_id", "user": "end_user"}
+
+
+def report_to_proto(report: Report, forecast: Forecast | None = None) -> metering_pb2.UsageReport:
     c = report.currency
     return metering_pb2.UsageReport(
+        forecast=forecast_to_proto(forecast) if forecast else None,
         project_id=report.project_id,
         period=report.period,
         total=_money(report.total_nano, c),
@@ -75,7 +115,8 @@ class MeteringServicer(metering_pb2_grpc.MeteringServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "status must be set")
         status = _STATUS[request.status]
         usage = request.usage
-        if min(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens) < 0:
+        counts = (usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+        if min(*counts, usage.cache_write_tokens) < 0:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "token counts cannot be negative")
         found = self.ledger.find(request.request_id)
         if found is not None:
@@ -112,6 +153,7 @@ class MeteringServicer(metering_pb2_grpc.MeteringServicer):
                 completion_tokens=billed.completion_tokens,
                 cached_tokens=billed.cached_tokens,
                 reasoning_tokens=billed.reasoning_tokens,
+                cache_write_tokens=billed.cache_write_tokens,
                 usage_source=_SOURCE.get(request.usage_source, "estimated"),
                 cost_nano=to_nano(settled.cost.amount),
                 currency=settled.cost.currency,
@@ -146,9 +188,41 @@ class MeteringServicer(metering_pb2_grpc.MeteringServicer):
         self, request: metering_pb2.UsageReportRequest, context: grpc.ServicerContext
     ) -> metering_pb2.UsageReport:
         try:
-            report = usage_report(self.ledger.engine, request.project_id, request.period or None)
+            engine = self.ledger.engine
+            report = usage_report(engine, request.project_id, request.period or None)
+            forecast = forecast_for(engine, report)
         except LookupError:
             context.abort(grpc.StatusCode.NOT_FOUND, "no such project")
         except ValueError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        return report_to_proto(report)
+        return report_to_proto(report, forecast)
+
+    def GetReport(
+        self, request: metering_pb2.ReportRequest, context: grpc.ServicerContext
+    ) -> metering_pb2.ReportResponse:
+        engine = self.ledger.engine
+        try:
+            first, last = day_range(request.from_day or None, request.to_day or None)
+            project_id = request.project_id or None
+            by = parse_dimensions(request.group_by) or default_dimensions(project_id)
+            forecast = project_forecast(engine, project_id) if project_id else None
+            report = range_report(engine, ReportQuery(first, last, by, project_id))
+        except LookupError:
+            context.abort(grpc.StatusCode.NOT_FOUND, "no such project")
+        except ValueError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        reply = metering_pb2.ReportResponse(
+            from_day=first.isoformat(), to_day=last.isoformat(), group_by=list(by)
+        )
+        for line in report.lines:
+            shown = reply.lines.add()
+            for name, value in line.group.items():
+                setattr(shown, _LINE_FIELDS.get(name, name), value)
+            if "project" in line.group:
+                shown.project = report.project_names.get(line.group["project"], "")
+            _set_amounts(shown, line.amounts, line.currency)
+        for currency, amounts in sorted(report.totals.items()):
+            _set_amounts(reply.totals.add(), amounts, currency)
+        if forecast:
+            reply.forecast.CopyFrom(forecast_to_proto(forecast))
+        return reply

@@ -165,3 +165,62 @@ def test_count_tokens_matches_the_gateway_estimate(services: Services) -> None:
     )
     assert reply.prompt_tokens == tokens.count_chat_prompt(messages, "gpt-4o")
     assert reply.encoding == "o200k_base"
+
+
+def test_get_report_groups_any_days_with_exact_totals(services: Services) -> None:
+    s = services
+    for i, (user, prompt) in enumerate([("alice", 100), ("bob", 2000), ("alice", 30)]):
+        caller = common_pb2.Caller(project_id=s.project, key_id=s.key, end_user=user)
+        record(s, f"g{i}", prompt, 7, caller=caller)
+    record(s, "g0", 100, 7)  # redelivered: counted once
+    reply = s.metering.GetReport(
+        metering_pb2.ReportRequest(project_id=s.project, group_by=["user", "model"])
+    )
+    assert list(reply.group_by) == ["user", "model"]
+    assert [(line.end_user, line.model, line.requests) for line in reply.lines] == [
+        ("alice", "demo", 2),
+        ("bob", "demo", 1),
+    ]
+    (total,) = reply.totals
+    assert Decimal(total.total.amount) == sum(Decimal(line.total.amount) for line in reply.lines)
+    with s.engine.connect() as conn:  # type: ignore[attr-defined]
+        rows = conn.execute(select(LedgerEntry.cost_nano)).scalars().all()
+    assert Decimal(total.total.amount) == from_nano(sum(rows))
+    assert total.input_tokens == 2130 and total.requests == 3
+    # One project: this month's forecast comes along; spent so far is the month's total.
+    assert reply.forecast.spent == total.total and reply.forecast.month == reply.to_day[:7]
+    everyone = s.metering.GetReport(metering_pb2.ReportRequest())
+    assert [line.project for line in everyone.lines] == ["acme"]
+    assert not everyone.HasField("forecast")
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "code"),
+    [
+        ({"group_by": ["colour"]}, grpc.StatusCode.INVALID_ARGUMENT),
+        ({"from_day": "2026-02-30"}, grpc.StatusCode.INVALID_ARGUMENT),
+        ({"from_day": "2026-03-02", "to_day": "2026-03-01"}, grpc.StatusCode.INVALID_ARGUMENT),
+        ({"project_id": "prj_nobody"}, grpc.StatusCode.NOT_FOUND),
+    ],
+)
+def test_bad_report_requests_are_refused(services: Services, request_fields, code) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(grpc.RpcError) as info:
+        services.metering.GetReport(metering_pb2.ReportRequest(**request_fields))
+    assert info.value.code() == code
+
+
+def test_this_months_usage_report_carries_the_forecast(services: Services) -> None:
+    record(services, "f1", 1000, 100)
+    report = services.metering.GetUsageReport(
+        metering_pb2.UsageReportRequest(project_id=services.project)
+    )
+    forecast = report.forecast
+    assert forecast.month == report.period and forecast.spent == report.total
+    # The project was made today: no complete day to average, so the forecast is
+    # what it has spent.
+    assert (forecast.window_days, forecast.daily_average.amount) == (0, "0.00")
+    assert forecast.forecast == report.total
+    old = services.metering.GetUsageReport(
+        metering_pb2.UsageReportRequest(project_id=services.project, period="2025-01")
+    )
+    assert not old.HasField("forecast")

@@ -96,7 +96,7 @@ class ModelUsage(_message.Message):
     def __init__(self, model: _Optional[str] = ..., total: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., requests: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cached_tokens: _Optional[int] = ...) -> None: ...
 
 class UsageReport(_message.Message):
-    __slots__ = ("project_id", "period", "total", "requests", "input_tokens", "output_tokens", "cached_tokens", "by_model")
+    __slots__ = ("project_id", "period", "total", "requests", "input_tokens", "output_tokens", "cached_tokens", "by_model", "forecast")
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     PERIOD_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
@@ -105,6 +105,7 @@ class UsageReport(_message.Message):
     OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     CACHED_TOKENS_FIELD_NUMBER: _ClassVar[int]
     BY_MODEL_FIELD_NUMBER: _ClassVar[int]
+    FORECAST_FIELD_NUMBER: _ClassVar[int]
     project_id: str
     period: str
     total: _common_pb2.Money
@@ -113,4 +114,103 @@ class UsageReport(_message.Message):
     output_tokens: int
     cached_tokens: int
     by_model: _containers.RepeatedCompositeFieldContainer[ModelUsage]
-    def __init__(self, project_id: _Optional[str] = ..., period: _Optional[str] = ..., total: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., requests: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cached_tokens: _Optional[int] = ..., by_model: _Optional[_Iterable[_Union[ModelUsage, _Mapping]]] = ...) -> None: ...
+    forecast: Forecast
+    def __init__(self, project_id: _Optional[str] = ..., period: _Optional[str] = ..., total: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., requests: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cached_tokens: _Optional[int] = ..., by_model: _Optional[_Iterable[_Union[ModelUsage, _Mapping]]] = ..., forecast: _Optional[_Union[Forecast, _Mapping]] = ...) -> None: ...
+
+class Forecast(_message.Message):
+    __slots__ = ("month", "as_of", "spent", "daily_average", "window_from", "window_to", "window_days", "days_left", "forecast")
+    MONTH_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
+    SPENT_FIELD_NUMBER: _ClassVar[int]
+    DAILY_AVERAGE_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FROM_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_TO_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_DAYS_FIELD_NUMBER: _ClassVar[int]
+    DAYS_LEFT_FIELD_NUMBER: _ClassVar[int]
+    FORECAST_FIELD_NUMBER: _ClassVar[int]
+    month: str
+    as_of: str
+    spent: _common_pb2.Money
+    daily_average: _common_pb2.Money
+    window_from: str
+    window_to: str
+    window_days: int
+    days_left: int
+    forecast: _common_pb2.Money
+    def __init__(self, month: _Optional[str] = ..., as_of: _Optional[str] = ..., spent: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., daily_average: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., window_from: _Optional[str] = ..., window_to: _Optional[str] = ..., window_days: _Optional[int] = ..., days_left: _Optional[int] = ..., forecast: _Optional[_Union[_common_pb2.Money, _Mapping]] = ...) -> None: ...
+
+class ReportRequest(_message.Message):
+    __slots__ = ("project_id", "from_day", "to_day", "group_by")
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_DAY_FIELD_NUMBER: _ClassVar[int]
+    TO_DAY_FIELD_NUMBER: _ClassVar[int]
+    GROUP_BY_FIELD_NUMBER: _ClassVar[int]
+    project_id: str
+    from_day: str
+    to_day: str
+    group_by: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, project_id: _Optional[str] = ..., from_day: _Optional[str] = ..., to_day: _Optional[str] = ..., group_by: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ReportLine(_message.Message):
+    __slots__ = ("project_id", "project", "key_id", "model", "end_user", "day", "total", "requests", "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "cache_write_tokens")
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    END_USER_FIELD_NUMBER: _ClassVar[int]
+    DAY_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CACHED_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    REASONING_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_WRITE_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    project_id: str
+    project: str
+    key_id: str
+    model: str
+    end_user: str
+    day: str
+    total: _common_pb2.Money
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    reasoning_tokens: int
+    cache_write_tokens: int
+    def __init__(self, project_id: _Optional[str] = ..., project: _Optional[str] = ..., key_id: _Optional[str] = ..., model: _Optional[str] = ..., end_user: _Optional[str] = ..., day: _Optional[str] = ..., total: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., requests: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cached_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ..., cache_write_tokens: _Optional[int] = ...) -> None: ...
+
+class ReportTotal(_message.Message):
+    __slots__ = ("total", "requests", "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "cache_write_tokens")
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CACHED_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    REASONING_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_WRITE_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    total: _common_pb2.Money
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    reasoning_tokens: int
+    cache_write_tokens: int
+    def __init__(self, total: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., requests: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cached_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ..., cache_write_tokens: _Optional[int] = ...) -> None: ...
+
+class ReportResponse(_message.Message):
+    __slots__ = ("from_day", "to_day", "group_by", "lines", "totals", "forecast")
+    FROM_DAY_FIELD_NUMBER: _ClassVar[int]
+    TO_DAY_FIELD_NUMBER: _ClassVar[int]
+    GROUP_BY_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    TOTALS_FIELD_NUMBER: _ClassVar[int]
+    FORECAST_FIELD_NUMBER: _ClassVar[int]
+    from_day: str
+    to_day: str
+    group_by: _containers.RepeatedScalarFieldContainer[str]
+    lines: _containers.RepeatedCompositeFieldContainer[ReportLine]
+    totals: _containers.RepeatedCompositeFieldContainer[ReportTotal]
+    forecast: Forecast
+    def __init__(self, from_day: _Optional[str] = ..., to_day: _Optional[str] = ..., group_by: _Optional[_Iterable[str]] = ..., lines: _Optional[_Iterable[_Union[ReportLine, _Mapping]]] = ..., totals: _Optional[_Iterable[_Union[ReportTotal, _Mapping]]] = ..., forecast: _Optional[_Union[Forecast, _Mapping]] = ...) -> None: ...

@@ -50,6 +50,11 @@ class MeteringStub:
                 request_serializer=tollgate_dot_v1_dot_metering__pb2.UsageReportRequest.SerializeToString,
                 response_deserializer=tollgate_dot_v1_dot_metering__pb2.UsageReport.FromString,
                 _registered_method=True)
+        self.GetReport = channel.unary_unary(
+                '/tollgate.v1.Metering/GetReport',
+                request_serializer=tollgate_dot_v1_dot_metering__pb2.ReportRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_metering__pb2.ReportResponse.FromString,
+                _registered_method=True)
 
 
 class MeteringServicer:
@@ -72,7 +77,16 @@ class MeteringServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetUsageReport(self, request, context):
-        """Totals and a by-model breakdown of a project's month.
+        """Totals and a by-model breakdown of a project's month, with this month's
+        forecast when the month is the current one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetReport(self, request, context):
+        """Usage over any range of whole UTC days, grouped by any of project, key,
+        model, user and day, with totals that equal the sum of the lines exactly.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -95,6 +109,11 @@ def add_MeteringServicer_to_server(servicer, server):
                     servicer.GetUsageReport,
                     request_deserializer=tollgate_dot_v1_dot_metering__pb2.UsageReportRequest.FromString,
                     response_serializer=tollgate_dot_v1_dot_metering__pb2.UsageReport.SerializeToString,
+            ),
+            'GetReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReport,
+                    request_deserializer=tollgate_dot_v1_dot_metering__pb2.ReportRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_metering__pb2.ReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -179,6 +198,33 @@ class Metering:
             '/tollgate.v1.Metering/GetUsageReport',
             tollgate_dot_v1_dot_metering__pb2.UsageReportRequest.SerializeToString,
             tollgate_dot_v1_dot_metering__pb2.UsageReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Metering/GetReport',
+            tollgate_dot_v1_dot_metering__pb2.ReportRequest.SerializeToString,
+            tollgate_dot_v1_dot_metering__pb2.ReportResponse.FromString,
             options,
             channel_credentials,
             insecure,
