@@ -26,6 +26,7 @@ async def serve(settings: Settings) -> None:
         budget=budget_pb2_grpc.BudgetStub(channels["budget"]),
         router=router_pb2_grpc.RouterStub(channels["router"]),
         metering=metering_pb2_grpc.MeteringStub(channels["metering"]),
+        redis_url=settings.redis_url,
     )
     health = await start_aio_server("gateway", settings.listens["gateway"], [])
     server = uvicorn.Server(

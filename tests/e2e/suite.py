@@ -51,11 +51,15 @@ class Suite:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}/v1"
 
-    def start(self, name: str) -> None:
+    def start(
+        self, name: str, *, service: str | None = None, env: dict[str, str] | None = None
+    ) -> None:
+        """Start a service; `service` and `env` start an extra replica under another name
+        (e.g. a second gateway on its own port), which `stop(name)` stops."""
         log = open(self.home / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
         self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "tollgate", "serve", name],
-            env=self.env,
+            [sys.executable, "-m", "tollgate", "serve", service or name],
+            env={**self.env, **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
         )

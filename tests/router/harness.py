@@ -142,6 +142,7 @@ class Events:
     responses: list[dict[str, Any]] = field(default_factory=list)
     chunks: list[dict[str, Any]] = field(default_factory=list)
     errors: list[common_pb2.Error] = field(default_factory=list)
+    usages: list[common_pb2.Usage] = field(default_factory=list)  # the last event of a call
 
     @property
     def content(self) -> str:
@@ -160,6 +161,8 @@ def collect(events: list[router_pb2.ChatEvent]) -> Events:
             out.responses.append(json.loads(event.response))
         elif kind == "chunk":
             out.chunks.append(json.loads(event.chunk))
+        elif kind == "usage":
+            out.usages.append(event.usage)
         else:
             out.errors.append(event.error)
     return out
