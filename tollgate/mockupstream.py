@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tollgate import demo
+from tollgate import demo, embeddings
 from tollgate.config import DEMO_MODEL
 
 MAX_RECORDED_REQUESTS = 1000
@@ -138,6 +138,35 @@ def create_app(
             else:
                 state.streams.aborted += 1
 
+    async def embeddings_endpoint(request: Request) -> Response:
+        """OpenAI's /v1/embeddings with the demo model's deterministic vectors."""
+        if expected_auth is not None and request.headers.get("authorization") != expected_auth:
+            return _error(
+                401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"
+            )
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return _error(400, "The request body must be a JSON object.", "invalid_request_error")
+        state.remember(body, dict(request.headers))
+        if latency_ms:
+            await asyncio.sleep(latency_ms / 1000)
+        if fail_status is not None:
+            return _error(
+                fail_status, f"The mock upstream fails with {fail_status}.", "server_error"
+            )
+        refusal = embeddings.demo_error(body)
+        if refusal is not None:
+            payload = {"message": refusal[1], "type": "invalid_request_error", "param": refusal[0]}
+            return JSONResponse({"error": {**payload, "code": None}}, status_code=400)
+        model = body.get("model")
+        data = embeddings.demo_response(body, model if isinstance(model, str) else DEMO_MODEL)
+        if omit_usage:
+            data.pop("usage", None)
+        return Response(demo.dumps(data), media_type="application/json")
+
     async def models(request: Request) -> Response:
         entry = {"id": DEMO_MODEL, "object": "model", "created": 0, "owned_by": "tollgate"}
         return JSONResponse({"object": "list", "data": [entry]})
@@ -146,6 +175,7 @@ def create_app(
         routes=[
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
+            Route("/v1/embeddings", embeddings_endpoint, methods=["POST"]),
         ]
     )
     app.state.mock = state

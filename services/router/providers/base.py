@@ -4,7 +4,8 @@ A provider takes a chat completion request body (already aimed at the served
 model), calls its upstream, and answers in OpenAI's format: one `Completion` for a
 non-streaming call, or `StreamChunk`s for a streaming one. It reports the upstream's
 usage when the upstream gives it, and raises `UpstreamError` for every failure, in
-the terms the client will see.
+the terms the client will see. `embed` answers an embeddings request the same way,
+in OpenAI's embeddings format; a provider without embeddings raises a 400.
 """
 
 from __future__ import annotations
@@ -77,6 +78,35 @@ class StreamChunk:
     usage: common_pb2.Usage | None  # set on the chunk that carries usage
 
 
+@dataclass(frozen=True)
+class EmbedCall:
+    """One embeddings call to make: the client's body (OpenAI's embeddings request,
+    already validated) and the model that serves it."""
+
+    request_id: str
+    served_model: str
+    body: JSON  # providers must not mutate it
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """An embeddings answer in OpenAI's format, and the input tokens it billed."""
+
+    body: bytes  # JSON, as the client will receive it
+    usage: common_pb2.Usage | None  # None when the upstream reported none
+
+
+def embeddings_not_supported(provider: str) -> UpstreamError:
+    return UpstreamError(
+        400,
+        INVALID_REQUEST,
+        "embeddings_not_supported",
+        f"The model is served by {provider}, which has no embeddings API; "
+        "use an embedding model of another provider.",
+        "model",
+    )
+
+
 class Provider(Protocol):
     name: str
 
@@ -88,6 +118,11 @@ class Provider(Protocol):
         """Make a streaming call; the upstream is asked to report usage. Raises
         UpstreamError while iterating. Closing the generator early (`aclose`) must
         close the upstream connection at once, so the upstream stops generating."""
+        ...
+
+    async def embed(self, call: EmbedCall) -> Embeddings:
+        """Make an embeddings call. Raises UpstreamError (a 400 when the provider
+        cannot embed)."""
         ...
 
     async def aclose(self) -> None:

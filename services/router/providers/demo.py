@@ -5,8 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator
 
-from services.router.providers.base import ChatCall, Completion, StreamChunk, usage_from
-from tollgate import demo
+from services.router.providers.base import (
+    INVALID_REQUEST,
+    ChatCall,
+    Completion,
+    EmbedCall,
+    Embeddings,
+    StreamChunk,
+    UpstreamError,
+    usage_from,
+)
+from tollgate import demo, embeddings
 from tollgate.config import ProviderConfig
 
 
@@ -22,6 +31,14 @@ class DemoProvider:
         for chunk in demo.chunks(call.body, call.served_model, include_usage=True):
             yield StreamChunk(raw=demo.dumps(chunk), data=chunk, usage=usage_from(chunk))
             await asyncio.sleep(0)  # let a cancelled client stop the stream between tokens
+
+    async def embed(self, call: EmbedCall) -> Embeddings:
+        refusal = embeddings.demo_error(call.body)
+        if refusal is not None:
+            param, message = refusal
+            raise UpstreamError(400, INVALID_REQUEST, "invalid_value", message, param)
+        data = embeddings.demo_response(call.body, call.served_model)
+        return Embeddings(body=demo.dumps(data), usage=usage_from(data))
 
     async def aclose(self) -> None:
         return None

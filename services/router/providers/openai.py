@@ -15,6 +15,8 @@ import httpx
 from services.router.providers.base import (
     ChatCall,
     Completion,
+    EmbedCall,
+    Embeddings,
     StreamChunk,
     upstream_failed,
     usage_from,
@@ -34,6 +36,7 @@ class OpenAIProvider:
     def __init__(self, config: ProviderConfig, client: httpx.AsyncClient | None = None) -> None:
         self.name = config.name
         self._url = f"{config.base_url}/chat/completions"
+        self._embeddings_url = f"{config.base_url}/embeddings"
         headers = {"content-type": "application/json"}
         if config.api_key:
             headers["authorization"] = f"Bearer {config.api_key}"
@@ -84,6 +87,21 @@ class OpenAIProvider:
                 yield StreamChunk(raw=data.encode(), data=chunk, usage=usage_from(chunk))
         finally:
             await events.aclose()
+
+    async def embed(self, call: EmbedCall) -> Embeddings:
+        # The body goes on as the client sent it, aimed at the served model.
+        body = {**call.body, "model": call.served_model}
+        payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        try:
+            response = await self._client.post(
+                self._embeddings_url, content=payload, headers=self._headers
+            )
+        except httpx.HTTPError as exc:
+            raise error_for_exception(exc) from exc
+        if response.status_code >= 400:
+            raise error_for_status(response.status_code, response.content)
+        data = parse_object(response.content)
+        return Embeddings(body=response.content, usage=usage_from(data))
 
     async def aclose(self) -> None:
         await self._client.aclose()
