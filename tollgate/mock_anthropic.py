@@ -6,14 +6,14 @@ headers, `model`, `max_tokens` and `messages`), answers with the demo model's re
 content_block_start, ping, content_block_delta..., content_block_stop, message_delta
 (with the cumulative output token count) and message_stop. `cache_read_tokens` makes
 that many of the prompt's tokens count as read from the prompt cache.
+Latency, token rate and failures (an error status, a hang, a stream cut, no usage)
+are settable with mockupstream's option names; see `tollgate.mock_faults`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from tollgate import demo
+from tollgate.mock_faults import Faults
 from tollgate.mockupstream import MockState, MockUpstream
 from tollgate.tokens import split_tokens
 
@@ -177,15 +178,32 @@ def _invalid_body(body: Any) -> str | None:
     return None
 
 
+def _without_usage(events: list[JSON]) -> list[JSON]:
+    """The stream as an upstream that reports no usage would send it."""
+    out = []
+    for event in events:
+        event = {k: v for k, v in event.items() if k != "usage"}
+        if event["type"] == "message_start":
+            event["message"] = {k: v for k, v in event["message"].items() if k != "usage"}
+        out.append(event)
+    return out
+
+
 def create_app(
     *,
     api_key: str | None = None,
     cache_read_tokens: int = 0,
+    latency_ms: float = 0,
     token_delay_ms: float = 0,
     fail_status: int | None = None,
+    break_after_chunks: int | None = None,
+    omit_usage: bool = False,
 ) -> Starlette:
-    """The mock Messages API app; what it received is in `app.state.requests`."""
+    """The mock Messages API app; what it received is in `app.state.requests`. The
+    failure options are mockupstream's (see `tollgate.mock_faults`); a stream breaks
+    after `break_after_chunks` events."""
     state = MockState()
+    faults = Faults(latency_ms, token_delay_ms, fail_status, break_after_chunks, omit_usage)
 
     async def messages(request: Request) -> Response:
         if api_key is not None and _key_of(request) != api_key:
@@ -200,29 +218,20 @@ def create_app(
         if problem is not None:
             return _error(400, problem)
         state.remember(body, dict(request.headers))
+        await faults.wait_before_answering(request)
         if fail_status is not None:
             return _error(fail_status, f"The mock Anthropic API fails with {fail_status}.")
         reply = demo.reply_for(openai_body(body))
         if not body.get("stream"):
-            return JSONResponse(message(body, reply, cache_read_tokens))
-        return StreamingResponse(
-            _stream(events(body, reply, cache_read_tokens)), media_type="text/event-stream"
-        )
-
-    async def _stream(items: list[JSON]) -> AsyncIterator[bytes]:
-        state.streams.started += 1
-        done = False
-        try:
-            for i, item in enumerate(items):
-                if token_delay_ms and i:
-                    await asyncio.sleep(token_delay_ms / 1000)
-                yield _event(item)
-            done = True
-        finally:
-            if done:
-                state.streams.finished += 1
-            else:
-                state.streams.aborted += 1
+            data = message(body, reply, cache_read_tokens)
+            if omit_usage:
+                del data["usage"]
+            return JSONResponse(data)
+        items = events(body, reply, cache_read_tokens)
+        if omit_usage:
+            items = _without_usage(items)
+        stream = faults.paced([_event(item) for item in items], state.streams)
+        return StreamingResponse(stream, media_type="text/event-stream")
 
     app = Starlette(routes=[Route("/v1/messages", messages, methods=["POST"])])
     app.state.mock = state

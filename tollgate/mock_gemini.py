@@ -4,14 +4,14 @@ answers with the demo model, for tests of the Gemini provider.
 Replies and token counts come from `tollgate.demo`, so they are deterministic. As
 Gemini does, every streamed event repeats `usageMetadata`, complete only on the last.
 `MockGemini` serves it on a free port in a background thread, like `MockUpstream`.
+Latency, token rate and failures (an error status, a hang, a stream cut, no usage)
+are settable with mockupstream's option names; see `tollgate.mock_faults`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
@@ -19,7 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tollgate import demo
+from tollgate import demo, embeddings
+from tollgate.mock_faults import Faults
 from tollgate.mockupstream import MockState, MockUpstream
 from tollgate.tokens import split_tokens
 
@@ -126,6 +127,40 @@ def responses(request: JSON, model: str, *, stream: bool, thoughts: int = 0) -> 
     return out
 
 
+def _embedding(request: Any, model: str, usage: list[int]) -> JSON | str:
+    """One `ContentEmbedding` for an `EmbedContentRequest`, or why it is invalid;
+    its tokens are added to `usage`."""
+    if not isinstance(request, dict) or not isinstance(request.get("content"), dict):
+        return "content is not specified"
+    if request.get("model", f"models/{model}") != f"models/{model}":
+        return f"the model of each request must be models/{model}"
+    text = _texts(request["content"])
+    dimensions = request.get("outputDimensionality") or embeddings.DEMO_DIMENSIONS
+    if not isinstance(dimensions, int) or not 0 < dimensions <= embeddings.MAX_DEMO_DIMENSIONS:
+        return "outputDimensionality is out of range"
+    usage[0] += embeddings.count_tokens([text], model)
+    return {"values": embeddings.demo_vector(text, dimensions)}
+
+
+def embed_answer(body: JSON, model: str, method: str, *, with_usage: bool) -> JSON | str:
+    """The answer to `batchEmbedContents` or `embedContent`, or why the body is invalid."""
+    usage = [0]
+    if method == "embedContent":
+        one = _embedding(body, model, usage)
+        return one if isinstance(one, str) else {"embedding": one}
+    requests = body.get("requests")
+    if not isinstance(requests, list) or not requests:
+        return "requests is not specified"
+    answers = [_embedding(request, model, usage) for request in requests]
+    problems = [a for a in answers if isinstance(a, str)]
+    if problems:
+        return problems[0]
+    out: JSON = {"embeddings": answers}
+    if with_usage:  # newer API versions report usage; many do not
+        out["usageMetadata"] = {"promptTokenCount": usage[0], "totalTokenCount": usage[0]}
+    return out
+
+
 def _sse(data: JSON) -> bytes:
     return b"data: " + demo.dumps(data) + b"\r\n\r\n"
 
@@ -136,13 +171,44 @@ def create_app(
     fail_status: int | None = None,
     thoughts_tokens: int = 0,
     token_delay_ms: float = 0,
+    latency_ms: float = 0,
+    break_after_chunks: int | None = None,
+    omit_usage: bool = False,
+    embed_usage: bool = False,
 ) -> Starlette:
     """The mock Gemini app. `thoughts_tokens` plays a thinking model: that many
-    thought tokens in the final usage."""
+    thought tokens in the final usage. The failure options are mockupstream's (see
+    `tollgate.mock_faults`); a stream breaks after `break_after_chunks` events."""
     state = MockState()
+    faults = Faults(latency_ms, token_delay_ms, fail_status, break_after_chunks, omit_usage)
+
+    async def embed(request: Request, model: str, method: str) -> Response:
+        """`batchEmbedContents` and `embedContent`, with the demo model's vectors;
+        `usageMetadata` only when `embed_usage` is set."""
+        key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
+        if api_key is not None and key != api_key:
+            reason = {"@type": "type.googleapis.com/google.rpc.ErrorInfo"}
+            reason["reason"] = "API_KEY_INVALID"
+            return _error(400, "API key not valid. Please pass a valid API key.", [reason])
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return _error(400, "Invalid JSON payload received.")
+        state.remember(body, dict(request.headers))
+        await faults.wait_before_answering(request)
+        if fail_status is not None:
+            return _error(fail_status, f"The mock Gemini fails with {fail_status}.")
+        answer = embed_answer(body, model, method, with_usage=embed_usage)
+        if isinstance(answer, str):
+            return _error(400, answer)
+        return Response(demo.dumps(answer), media_type="application/json")
 
     async def generate(request: Request) -> Response:
         model, _, method = request.path_params["target"].partition(":")
+        if method in ("batchEmbedContents", "embedContent"):
+            return await embed(request, model, method)
         if method not in ("generateContent", "streamGenerateContent"):
             return _error(404, f"Method {method!r} is not found.")
         key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
@@ -157,30 +223,19 @@ def create_app(
         if not isinstance(body, dict) or not isinstance(body.get("contents"), list):
             return _error(400, "* GenerateContentRequest.contents: contents is not specified")
         state.remember(body, dict(request.headers))
+        await faults.wait_before_answering(request)
         if fail_status is not None:
             return _error(fail_status, f"The mock Gemini fails with {fail_status}.")
-        if method == "generateContent":
-            (data,) = responses(body, model, stream=False, thoughts=thoughts_tokens)
-            return Response(demo.dumps(data), media_type="application/json")
-        events = responses(body, model, stream=True, thoughts=thoughts_tokens)
+        stream = method == "streamGenerateContent"
+        events = responses(body, model, stream=stream, thoughts=thoughts_tokens)
+        if omit_usage:
+            events = [{k: v for k, v in e.items() if k != "usageMetadata"} for e in events]
+        if not stream:
+            return Response(demo.dumps(events[0]), media_type="application/json")
         if request.query_params.get("alt") != "sse":
             return Response(json.dumps(events), media_type="application/json")
-        return StreamingResponse(_stream(events), media_type="text/event-stream")
-
-    async def _stream(events: list[JSON]) -> AsyncIterator[bytes]:
-        state.streams.started += 1
-        done = False
-        try:
-            for i, event in enumerate(events):
-                if token_delay_ms and i:
-                    await asyncio.sleep(token_delay_ms / 1000)
-                yield _sse(event)
-            done = True
-        finally:
-            if done:
-                state.streams.finished += 1
-            else:
-                state.streams.aborted += 1
+        paced = faults.paced([_sse(event) for event in events], state.streams)
+        return StreamingResponse(paced, media_type="text/event-stream")
 
     app = Starlette(routes=[Route(f"/{API_VERSION}/models/{{target}}", generate, methods=["POST"])])
     app.state.mock = state

@@ -221,6 +221,8 @@ def test_tool_choice_none_leaves_the_tools_out() -> None:
             "messages",
         ),  # noqa: E501
         ({**HELLO, "tools": [TOOL], "tool_choice": "sometimes"}, "tool_choice"),
+        ({**HELLO, "temperature": 1.5}, "temperature"),  # OpenAI allows 2, Anthropic 1
+        ({"model": "m", "messages": [{"role": "user", "content": ""}]}, "messages"),
     ],
 )
 def test_untranslatable_requests_are_400(body: dict[str, Any], param: str) -> None:
@@ -351,8 +353,9 @@ def test_response_translation() -> None:
         "total_tokens": 135,
         "prompt_tokens_details": {"cached_tokens": 100},
     }
+    # prompt_tokens is the whole input (10 + 100 read + 5 written); each part has its price.
     assert completion.usage == common_pb2.Usage(
-        prompt_tokens=115, completion_tokens=20, cached_tokens=100
+        prompt_tokens=115, completion_tokens=20, cached_tokens=100, cache_write_tokens=5
     )
     (request,) = sent
     assert str(request.url) == "http://upstream/v1/messages"
@@ -777,3 +780,71 @@ def test_the_router_bills_what_anthropic_reports(
     (record,) = recorder.records
     assert record.usage_source == common_pb2.USAGE_SOURCE_PROVIDER
     assert record.usage.cached_tokens == 2 and record.usage.completion_tokens > 0
+
+
+# --- cache writes (billed at their own price) -------------------------------------------
+
+
+def _cache_write_stream(delta_usage: dict[str, int]) -> bytes:
+    start = json.loads(json.dumps(START))
+    start["message"]["usage"].update(
+        {"input_tokens": 12, "cache_creation_input_tokens": 2048, "cache_read_input_tokens": 30}
+    )
+    return _sse(
+        start,
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "ok"}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": delta_usage},
+        {"type": "message_stop"},
+    )
+
+
+CACHE_WRITE_USAGE = common_pb2.Usage(
+    prompt_tokens=12 + 30 + 2048, completion_tokens=16, cached_tokens=30, cache_write_tokens=2048
+)
+
+
+@pytest.mark.parametrize(
+    "delta_usage",
+    [
+        {"output_tokens": 16},
+        # Newer servers repeat the cumulative input counts in message_delta: take, never add.
+        {
+            "input_tokens": 12,
+            "cache_creation_input_tokens": 2048,
+            "cache_read_input_tokens": 30,
+            "output_tokens": 16,
+        },
+    ],
+    ids=["output-only", "cumulative-input"],
+)
+def test_streamed_cache_creation_tokens_land_in_cache_write_tokens(
+    delta_usage: dict[str, int],
+) -> None:
+    provider = _replying(200, _cache_write_stream(delta_usage))
+    *_, last = run(_chunks(provider, _call({**HELLO, "stream": True})))
+    assert last.usage == CACHE_WRITE_USAGE
+    # The client still sees OpenAI's usage block: the whole input, and the cache reads.
+    assert last.data["usage"]["prompt_tokens"] == 2090
+    assert last.data["usage"]["prompt_tokens_details"] == {"cached_tokens": 30}
+
+
+def test_the_router_records_cache_write_tokens() -> None:
+    recorder = ListRecorder()
+    provider = _replying(200, _cache_write_stream({"output_tokens": 16}))
+    request = router_pb2.ChatRequest(
+        request_id="cw", model="m", stream=True, body=json.dumps({**HELLO, "stream": True}).encode()
+    )
+
+    async def call() -> Any:
+        servicer = RouterServicer({"m": Route("m", MODEL, "anth")}, {"anth": provider}, recorder)
+        try:
+            return collect([e async for e in servicer.ChatCompletion(request, None)])  # type: ignore[arg-type]
+        finally:
+            await provider.aclose()
+
+    assert not run(call()).errors
+    (record,) = recorder.records
+    assert record.usage_source == common_pb2.USAGE_SOURCE_PROVIDER
+    assert record.usage == CACHE_WRITE_USAGE

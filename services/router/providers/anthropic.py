@@ -9,7 +9,8 @@ http(s) URLs as url sources); assistant `tool_calls` become `tool_use` blocks an
 `max_completion_tokens` (4096 when the client sent none), `stream` and `user`
 (as `metadata.user_id`).
 
-`n` above 1 is refused (Anthropic makes one choice). Every other OpenAI field is
+`n` above 1 is refused (Anthropic makes one choice), and so are `temperature` above 1
+(Anthropic's range is 0 to 1) and messages with no content. Every other OpenAI field is
 dropped, among them `frequency_penalty`, `presence_penalty`, `seed`, `logit_bias`,
 `logprobs`, `top_logprobs`, `response_format`, `stream_options` (usage is always
 reported), `service_tier`, `store`, `metadata`, `reasoning_effort`, `modalities`,
@@ -34,8 +35,11 @@ from services.router.providers.base import (
     RATE_LIMIT,
     ChatCall,
     Completion,
+    EmbedCall,
+    Embeddings,
     StreamChunk,
     UpstreamError,
+    embeddings_not_supported,
     upstream_failed,
 )
 from services.router.providers.http import (
@@ -68,13 +72,15 @@ def _count(value: Any) -> int:
 
 
 def openai_usage(usage: JSON) -> tuple[JSON, common_pb2.Usage]:
-    """OpenAI's usage block and the billing proto for an Anthropic usage block."""
+    """OpenAI's usage block and the billing proto for an Anthropic usage block.
+
+    Anthropic's input_tokens exclude the tokens read from and written to the prompt
+    cache; OpenAI's prompt_tokens are the whole input, so they add up all three, and
+    the proto says which parts were cache reads and cache writes (each has its price).
+    """
     cache_read = _count(usage.get("cache_read_input_tokens"))
-    prompt = (
-        _count(usage.get("input_tokens"))
-        + cache_read
-        + _count(usage.get("cache_creation_input_tokens"))
-    )
+    cache_write = _count(usage.get("cache_creation_input_tokens"))
+    prompt = _count(usage.get("input_tokens")) + cache_read + cache_write
     completion = _count(usage.get("output_tokens"))
     block = {
         "prompt_tokens": prompt,
@@ -83,7 +89,10 @@ def openai_usage(usage: JSON) -> tuple[JSON, common_pb2.Usage]:
         "prompt_tokens_details": {"cached_tokens": cache_read},
     }
     proto = common_pb2.Usage(
-        prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cache_read
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        cached_tokens=cache_read,
+        cache_write_tokens=cache_write,
     )
     return block, proto
 
@@ -153,6 +162,8 @@ class StreamTranslator:
         self.id = "chatcmpl-"
         self.created = int(time.time())
         self.usage: JSON = {}
+        # Output counts are final only in message_delta; message_start's are a placeholder.
+        self.final_usage_seen = False
         self.finished = False
         self.stopped = False
         self._tool_index: dict[int, int] = {}  # content block index -> tool call index
@@ -209,6 +220,8 @@ class StreamTranslator:
             return []
         if kind == "message_delta":
             self._take_usage(event.get("usage"))
+            if isinstance(event.get("usage"), dict) and "output_tokens" in event["usage"]:
+                self.final_usage_seen = True
             stop_reason = (event.get("delta") or {}).get("stop_reason")
             if self.finished or stop_reason is None:
                 return []
@@ -218,6 +231,8 @@ class StreamTranslator:
             self.stopped = True
             out = [] if self.finished else [self._chunk({}, "stop")]
             self.finished = True
+            if not self.final_usage_seen:
+                return out  # no usage to report: the router estimates it
             return out + [{**self._base(), "choices": [], "usage": openai_usage(self.usage)[0]}]
         if kind == "error":
             raise stream_error(event)
@@ -274,6 +289,9 @@ class AnthropicProvider:
             raise upstream_failed("The upstream provider ended the stream early.")
         finally:
             await events.aclose()
+
+    async def embed(self, call: EmbedCall) -> Embeddings:
+        raise embeddings_not_supported("Anthropic")
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -12,6 +12,7 @@ from services.router.providers.base import (
 )
 
 DEFAULT_MAX_TOKENS = 4096
+MAX_TEMPERATURE = 1  # OpenAI allows up to 2; Anthropic refuses above 1
 
 
 def _invalid(message: str, param: str = "messages") -> UpstreamError:
@@ -123,10 +124,14 @@ def _messages(messages: Any) -> tuple[str, list[JSON]]:
             blocks = [{**result, "content": _text_of(content)}]
         else:
             raise _invalid(f"Messages with role {role!r} are not supported by this model.")
+        if not blocks:
+            continue  # Anthropic refuses empty turns; an empty message says nothing
         if turns and turns[-1]["role"] == role:
             turns[-1]["content"].extend(blocks)
         else:
             turns.append({"role": role, "content": blocks})
+    if not turns:
+        raise _invalid("The messages have no content to send.")
     return "\n\n".join(s for s in system if s), turns
 
 
@@ -191,6 +196,10 @@ def anthropic_request(body: JSON, model: str, *, stream: bool) -> JSON:
     for key in ("temperature", "top_p"):
         if isinstance(body.get(key), int | float):
             request[key] = body[key]
+    if request.get("temperature", 0) > MAX_TEMPERATURE:
+        raise _invalid(
+            f"temperature must be at most {MAX_TEMPERATURE} for this model.", "temperature"
+        )
     if isinstance(body.get("user"), str) and body["user"]:
         request["metadata"] = {"user_id": body["user"]}
     if stream:

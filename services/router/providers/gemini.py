@@ -35,11 +35,14 @@ from services.router.providers.base import (
     JSON,
     ChatCall,
     Completion,
+    EmbedCall,
+    Embeddings,
     StreamChunk,
     UpstreamError,
     upstream_failed,
     usage_from,
 )
+from services.router.providers.gemini_embed import embed_request, embed_response
 from services.router.providers.gemini_request import dumps, request_body
 from services.router.providers.http import (
     CONNECT_TIMEOUT_SECONDS,
@@ -177,6 +180,13 @@ class StreamTranslator:
         }
         self.tool_calls: dict[int, int] = {}  # choice index -> tool calls sent
         self.metadata: JSON | None = None  # the last usageMetadata seen
+        self.finished: set[int] = set()  # choice indexes that got their finishReason
+
+    @property
+    def complete(self) -> bool:
+        """Whether every choice begun got its finish reason: a stream that ends
+        before is cut short, and its usageMetadata is not the final count."""
+        return bool(self.tool_calls) and self.finished == set(self.tool_calls)
 
     def _chunk(self, index: int, delta: JSON, finish_reason: str | None = None) -> JSON:
         choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
@@ -201,6 +211,7 @@ class StreamTranslator:
                 self.tool_calls[index] += len(calls)
                 out.append(self._chunk(index, {"tool_calls": deltas}))
             if candidate.get("finishReason"):
+                self.finished.add(index)
                 reason = _finish_reason(candidate["finishReason"], self.tool_calls[index] > 0)
                 out.append(self._chunk(index, {}, reason))
         return out
@@ -272,11 +283,28 @@ class GeminiProvider:
             async for event in events:
                 for chunk in translator.chunks(parse_object(event)):
                     yield StreamChunk(raw=dumps(chunk), data=chunk, usage=None)
+            if not translator.complete:
+                raise upstream_failed("The upstream provider ended the stream early.")
             last = translator.usage_chunk()
             if last is not None:
                 yield StreamChunk(raw=dumps(last), data=last, usage=usage_from(last))
         finally:
             await events.aclose()
+
+    async def embed(self, call: EmbedCall) -> Embeddings:
+        payload = dumps(embed_request(call.body, call.served_model))
+        try:
+            response = await self._client.post(
+                self._url(call.served_model, "batchEmbedContents"),
+                content=payload,
+                headers=self._headers,
+            )
+        except httpx.HTTPError as exc:
+            raise error_for_exception(exc) from exc
+        if response.status_code >= 400:
+            raise error_for_response(response.status_code, response.content)
+        data, usage = embed_response(parse_object(response.content), call)
+        return Embeddings(body=dumps(data), usage=usage)
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -61,7 +61,8 @@ def _content_parts(content: Any) -> list[JSON]:
     for part in content:
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text" and isinstance(part.get("text"), str):
-            parts.append({"text": part["text"]})
+            if part["text"]:  # Gemini refuses empty text parts
+                parts.append({"text": part["text"]})
         elif kind == "image_url":
             parts.append(_image_part(part.get("image_url")))
         elif kind == "input_audio" and isinstance(part.get("input_audio"), dict):
@@ -195,6 +196,8 @@ def request_body(body: JSON) -> JSON:
     if not isinstance(messages, list) or not messages:
         raise _invalid("messages must be a non-empty list.")
     contents, system = _contents(messages)
+    if not contents:
+        raise _invalid("The messages have no content to send.")
     out: JSON = {"contents": contents}
     if system:
         out["systemInstruction"] = {"parts": system}
