@@ -14,10 +14,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from tollgate.alertconfig import AlertSettings, parse_alerts
+
 DEMO_MODEL = "demo"
+# What the built-in demo upstream serves: a chat model and an embedding model.
+DEMO_MODELS = (DEMO_MODEL, "demo-embedding")
 PROVIDER_KINDS = ("openai", "anthropic", "gemini", "demo")
 DEFAULT_BASE_URLS = {
     "anthropic": "https://api.anthropic.com/v1",
@@ -81,6 +86,12 @@ class Settings:
     usd_to_cny: Decimal
     log_level: str
     spool_dir: Path
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    # Where budget days and months begin and end (an IANA zone name, e.g. Asia/Shanghai).
+    budget_timezone: str = "UTC"
+    # Shared rate-limit counters for gateway replicas; empty: in-process counters.
+    # Kept out of repr(): a Redis URL may carry a password.
+    redis_url: str = field(default="", repr=False)
 
     def routes(self) -> dict[str, Route]:
         """Every model name a client may send, with what serves it."""
@@ -117,6 +128,17 @@ def _decimal(value: Any, what: str) -> Decimal:
     return result
 
 
+def _timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(
+            f"TOLLGATE_BUDGET_TIMEZONE / budget_timezone: {name!r} is not a known time zone "
+            "(e.g. UTC, Asia/Shanghai)"
+        ) from exc
+    return name
+
+
 def _load_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
@@ -136,7 +158,7 @@ def _providers(data: dict[str, Any], env: Mapping[str, str]) -> tuple[ProviderCo
         kind = str(item.get("kind", "openai"))
         if kind not in PROVIDER_KINDS:
             raise ConfigError(f"{where}.kind: {kind!r} is not one of {', '.join(PROVIDER_KINDS)}")
-        models = item.get("models") or ([DEMO_MODEL] if kind == "demo" else [])
+        models = item.get("models") or (list(DEMO_MODELS) if kind == "demo" else [])
         if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
             raise ConfigError(f"{where}.models: must be a list of model names")
         if not models:
@@ -173,7 +195,7 @@ def _providers(data: dict[str, Any], env: Mapping[str, str]) -> tuple[ProviderCo
         )
     if not providers:
         # No provider key configured: the built-in demo upstream keeps `make run` working offline.
-        providers.append(ProviderConfig(name="demo", kind="demo", models=(DEMO_MODEL,)))
+        providers.append(ProviderConfig(name="demo", kind="demo", models=DEMO_MODELS))
     return tuple(providers)
 
 
@@ -194,6 +216,13 @@ def _prices(data: dict[str, Any]) -> tuple[PriceConfig, ...]:
             )
         )
     return tuple(prices)
+
+
+def _alerts(data: dict[str, Any], env: Mapping[str, str]) -> AlertSettings:
+    try:
+        return parse_alerts(data.get("alerts"), env)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -236,4 +265,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         usd_to_cny=_decimal(_env(env, "TOLLGATE_USD_TO_CNY", "7.2"), "TOLLGATE_USD_TO_CNY"),
         log_level=_env(env, "TOLLGATE_LOG_LEVEL", "INFO").upper(),
         spool_dir=Path(_env(env, "TOLLGATE_SPOOL_DIR", str(home / "spool"))).resolve(),
+        alerts=_alerts(data, env),
+        budget_timezone=_timezone(
+            _env(env, "TOLLGATE_BUDGET_TIMEZONE", str(data.get("budget_timezone") or "UTC"))
+        ),
+        redis_url=_env(env, "TOLLGATE_REDIS_URL", str(data.get("redis_url") or "")),
     )

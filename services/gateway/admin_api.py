@@ -19,8 +19,10 @@ from starlette.routing import Route
 
 from services.budget.prices import PriceInput, current_prices, describe, set_price
 from services.gateway.errors import ApiError, bad_request
+from services.gateway.ratelimit import store as limit_store
 from services.gateway.validation import parse_json
-from services.metering.reports import bill, usage_report
+from services.metering.export import operator_report
+from services.metering.reports import bill, forecast_for, usage_report
 from tollgate import admin
 from tollgate.money import MoneyError
 
@@ -147,11 +149,62 @@ def admin_routes(engine: Engine, token: str) -> list[Route]:
     async def get_bill(request: Request) -> Response:
         def read() -> dict[str, Any]:
             project = admin.get_project(engine, request.path_params["name"])
-            return bill(usage_report(engine, project.id, request.query_params.get("month")))
+            report = usage_report(engine, project.id, request.query_params.get("month"))
+            return bill(report, forecast_for(engine, report))
 
         return _json(await asyncio.to_thread(read))
 
+    async def list_rate_limits(request: Request) -> Response:
+        """GET /admin/limits?project=: the rate limits of every project and key."""
+        project = request.query_params.get("project") or None
+        shown = await asyncio.to_thread(limit_store.list_limits, engine, project)
+        return _json({"data": [{**asdict(x), "owner": x.owner} for x in shown]})
+
+    async def put_rate_limits(request: Request) -> Response:
+        """PUT /admin/projects/{name}/limits {"key_id"?, "rpm"?, "tpm"?, "max_concurrent"?}:
+        the limits named change (null: no limit), the others stay."""
+        body = await body_of(request)
+        given = {name: body[name] for name in limit_store.LIMITS if name in body}
+        shown = await asyncio.to_thread(
+            limit_store.set_limits,
+            engine,
+            request.path_params["name"],
+            key_id=_field(body, "key_id"),
+            **given,
+        )
+        return _json(None if shown is None else {**asdict(shown), "owner": shown.owner})
+
+    async def clear_rate_limits(request: Request) -> Response:
+        """DELETE /admin/projects/{name}/limits?key_id=: every limit of the project or key."""
+        cleared = await asyncio.to_thread(
+            limit_store.clear_limits,
+            engine,
+            request.path_params["name"],
+            key_id=request.query_params.get("key_id") or None,
+        )
+        return _json({"cleared": cleared})
+
+    async def get_report(request: Request) -> Response:
+        """GET /admin/reports?project=&from=&to=&by=&format=json|csv"""
+        params = request.query_params
+        fmt = params.get("format", "json")
+        if fmt not in ("json", "csv"):
+            raise bad_request("'format' must be json or csv.", param="format")
+        shown = await asyncio.to_thread(
+            operator_report,
+            engine,
+            project=params.get("project") or None,
+            first=params.get("from") or None,
+            last=params.get("to") or None,
+            by=params.get("by", ""),
+            as_csv=fmt == "csv",
+        )
+        if isinstance(shown, str):
+            return Response(shown, media_type="text/csv; charset=utf-8")
+        return _json(shown)
+
     return [
+        Route("/admin/reports", guarded(get_report), methods=["GET"]),
         Route("/admin/projects", guarded(list_projects), methods=["GET"]),
         Route("/admin/projects", guarded(create_project), methods=["POST"]),
         Route("/admin/projects/{name}/budget", guarded(set_budget), methods=["PUT"]),
@@ -160,5 +213,8 @@ def admin_routes(engine: Engine, token: str) -> list[Route]:
         Route("/admin/projects/{name}/bill", guarded(get_bill), methods=["GET"]),
         Route("/admin/keys/{key_id}/revoke", guarded(revoke_key), methods=["POST"]),
         Route("/admin/prices", guarded(list_prices), methods=["GET"]),
+        Route("/admin/limits", guarded(list_rate_limits), methods=["GET"]),
+        Route("/admin/projects/{name}/limits", guarded(put_rate_limits), methods=["PUT"]),
+        Route("/admin/projects/{name}/limits", guarded(clear_rate_limits), methods=["DELETE"]),
         Route("/admin/prices/{model:path}", guarded(put_price), methods=["PUT"]),
     ]

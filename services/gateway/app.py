@@ -19,7 +19,11 @@ from services.gateway.admin_api import admin_routes
 from services.gateway.auth import KeyCache, secret_from
 from services.gateway.catalog import ModelCatalog
 from services.gateway.chat import ChatDeps, chat_handler
+from services.gateway.embeddings import embeddings_handler
 from services.gateway.errors import ApiError, unavailable
+from services.gateway.messages import count_tokens_handler, messages_handler
+from services.gateway.ratelimit import create_limiter
+from services.metering.wire import range_report_json, usage_forecast
 from tollgate.v1 import (
     budget_pb2,
     budget_pb2_grpc,
@@ -53,10 +57,17 @@ def create_app(
     budget: budget_pb2_grpc.BudgetStub,
     router: router_pb2_grpc.RouterStub,
     metering: metering_pb2_grpc.MeteringStub,
+    redis_url: str = "",
 ) -> Starlette:
     keys = KeyCache(engine)
     models_catalog = ModelCatalog(router)
-    deps = ChatDeps(keys=keys, models=models_catalog, budget=budget, router=router)
+    deps = ChatDeps(
+        keys=keys,
+        models=models_catalog,
+        budget=budget,
+        router=router,
+        limits=create_limiter(engine, redis_url),
+    )
 
     chat = chat_handler(deps)
 
@@ -68,8 +79,31 @@ def create_app(
         ]
         return JSONResponse({"object": "list", "data": data})
 
+    async def usage_range(project_id: str, project: str, request: Request) -> Response:
+        """GET /v1/usage?from=&to=&by=: the caller's own project over any UTC days."""
+        params = request.query_params
+        if "period" in params:
+            raise ApiError(400, "Use either 'period' or 'from'/'to'/'by'.", param="period")
+        try:
+            reply = await metering.GetReport(
+                metering_pb2.ReportRequest(
+                    project_id=project_id,
+                    from_day=params.get("from", ""),
+                    to_day=params.get("to", ""),
+                    group_by=params.get("by", "").split(","),
+                ),
+                timeout=10,
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                raise ApiError(400, exc.details() or "bad report request") from None
+            raise unavailable("metering") from None
+        return JSONResponse({**range_report_json(reply), "project": project})
+
     async def usage(request: Request) -> Response:
         caller = await keys.resolve(secret_from(request), fresh=True)
+        if {"from", "to", "by"} & set(request.query_params):
+            return await usage_range(caller.project_id, caller.project, request)
         period = request.query_params.get("period", "")
         try:
             report, status = await asyncio.gather(
@@ -102,6 +136,24 @@ def create_app(
                     "spent": status.spent.amount,
                     "reserved": status.reserved.amount,
                     "remaining": status.remaining.amount or None,
+                    "timezone": status.timezone,
+                    "budgets": [
+                        {
+                            "owner": line.owner,
+                            "key_id": line.key_id or None,
+                            "key_name": line.key_name or None,
+                            "period": line.period,
+                            "period_key": line.period_key,
+                            "hard": line.hard,
+                            "limit": line.limit.amount,
+                            "spent": line.spent.amount,
+                            "reserved": line.reserved.amount,
+                            "remaining": line.remaining.amount,
+                            "resets_at": line.resets_at or None,
+                            "alert_at": list(line.alert_at),
+                        }
+                        for line in status.budgets
+                    ],
                 },
                 "by_model": [
                     {
@@ -114,6 +166,7 @@ def create_app(
                     }
                     for line in report.by_model
                 ],
+                "forecast": usage_forecast(report),
             }
         )
 
@@ -139,6 +192,10 @@ def create_app(
     return Starlette(
         routes=[
             Route("/v1/chat/completions", _api(chat), methods=["POST"]),
+            Route("/v1/embeddings", _api(embeddings_handler(deps)), methods=["POST"]),
+            # The Anthropic-format front door answers its errors in Anthropic's format.
+            Route("/v1/messages", messages_handler(deps), methods=["POST"]),
+            Route("/v1/messages/count_tokens", count_tokens_handler(deps), methods=["POST"]),
             Route("/v1/models", _api(models), methods=["GET"]),
             Route("/v1/usage", _api(usage), methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),

@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 from opentelemetry import context as otel_context
@@ -31,6 +31,7 @@ from services.gateway.errors import (
     unavailable,
     unknown_model,
 )
+from services.gateway.ratelimit import Lease, Limiter
 from services.gateway.validation import ChatParams, chat_params, parse_json
 from tollgate import telemetry, tokens
 from tollgate.config import Route
@@ -50,6 +51,7 @@ class ChatDeps:
     models: ModelCatalog
     budget: budget_pb2_grpc.BudgetStub
     router: router_pb2_grpc.RouterStub
+    limits: Limiter = field(default_factory=Limiter.unlimited)
 
 
 def error_from_event(error: common_pb2.Error) -> ApiError:
@@ -71,17 +73,44 @@ async def _authorize(
     params: ChatParams,
     prompt_tokens: int,
 ) -> None:
+    await authorize(
+        deps,
+        request_id,
+        caller,
+        secret,
+        route.served_model,
+        user=params.user,
+        prompt_tokens=prompt_tokens,
+        max_completion_tokens=params.max_tokens,
+        choices=params.n,
+    )
+
+
+async def authorize(
+    deps: ChatDeps,
+    request_id: str,
+    caller: Caller,
+    secret: str,
+    served_model: str,
+    *,
+    user: str,
+    prompt_tokens: int,
+    max_completion_tokens: int,
+    choices: int,
+) -> None:
+    """Reserve the call's worst case with Budget; ApiError when it may not run.
+    `max_completion_tokens` 0 holds the model's whole output cap."""
     try:
         answer = await deps.budget.Authorize(
             budget_pb2.AuthorizeRequest(
                 request_id=request_id,
                 caller=common_pb2.Caller(
-                    project_id=caller.project_id, key_id=caller.key_id, end_user=params.user
+                    project_id=caller.project_id, key_id=caller.key_id, end_user=user
                 ),
-                model=route.served_model,
+                model=served_model,
                 prompt_tokens_estimate=prompt_tokens,
-                max_completion_tokens=params.max_tokens,
-                choices=params.n,
+                max_completion_tokens=max_completion_tokens,
+                choices=choices,
             ),
             timeout=AUTHORIZE_TIMEOUT_SECONDS,
             # Ride out a budget replica's restart instead of failing at once.
@@ -96,6 +125,9 @@ async def _authorize(
     if answer.decision == Decision.KEY_REVOKED:
         deps.keys.forget(secret)
         raise invalid_key("This API key has been revoked.")
+    if answer.decision == Decision.KEY_PAUSED:
+        message = answer.message or "This API key is paused; an operator can resume it."
+        raise ApiError(403, message, type="permission_error", code="key_paused")
     if answer.decision == Decision.BUDGET_EXCEEDED:
         raise budget_exceeded(answer.message)
     if answer.decision == Decision.MODEL_NOT_PRICED:
@@ -103,19 +135,11 @@ async def _authorize(
     raise unavailable("budget")
 
 
-async def _release(deps: ChatDeps, request_id: str) -> None:
+async def release(deps: ChatDeps, request_id: str) -> None:
     try:
         await deps.budget.Release(budget_pb2.ReleaseRequest(request_id=request_id), timeout=5)
     except grpc.aio.AioRpcError:  # the reservation expires on its own
         log.warning("release of %s failed; it will expire", request_id)
-
-
-async def _drain(call: grpc.aio.UnaryStreamCall) -> None:
-    try:
-        while await call.read() is not grpc.aio.EOF:
-            pass
-    except grpc.aio.AioRpcError:
-        pass
 
 
 @dataclass
@@ -127,23 +151,65 @@ class Relay:
     request_id: str
     first: router_pb2.ChatEvent
     call: grpc.aio.UnaryStreamCall
+    lease: Lease = field(default_factory=Lease)
+    # What the router recorded, from its last event (never shown to the client).
+    usage: common_pb2.Usage | None = None
+    closed: bool = False
 
     @property
     def kind(self) -> str:
         return self.first.WhichOneof("event") or ""
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """The x-ratelimit-* headers for the response (none when no limit applies)."""
+        return self.lease.headers
+
     async def rest(self) -> AsyncIterator[router_pb2.ChatEvent]:
-        """The events after the first; a broken router stream raises AioRpcError."""
+        """The events after the first, less the usage event (kept in `usage`); a
+        broken router stream raises AioRpcError."""
         while True:
             event = await self.call.read()
             if event is grpc.aio.EOF:
                 return
+            if event.WhichOneof("event") == "usage":
+                self.usage = event.usage
+                continue
             yield event
 
+    async def drain(self) -> None:
+        """Let the router finish (it records usage as it ends) rather than cancel it."""
+        try:
+            async for _ in self.rest():
+                pass
+        except grpc.aio.AioRpcError:
+            pass
+
     def close(self) -> None:
+        """Safe to call more than once. Settles the rate limits' tokens to the usage
+        the router recorded (a call that ended without it keeps its estimate) and frees
+        the concurrency slot."""
+        if self.closed:
+            return
+        self.closed = True
         # Cancelling a finished call is a no-op; cancelling a live one stops the
         # router, which stops the upstream (the client went away).
         self.call.cancel()
+        if self.usage is not None:
+            self.lease.settle(self.usage.prompt_tokens + self.usage.completion_tokens)
+        self.lease.release()
+
+    async def aclose(self) -> None:
+        """`close()`, then wait until the rate limits have the release, so the client's
+        next call (to any replica) finds the slot free."""
+        self.close()
+        await self.lease.aclose()
+
+
+def tokens_held(prompt_tokens: int, max_tokens: int, choices: int) -> int:
+    """What a call takes from a tokens-per-minute limit before it runs: its prompt and
+    the most it may generate, as OpenAI counts (no max_tokens: the prompt alone)."""
+    return prompt_tokens + max_tokens * max(1, choices)
 
 
 async def open_relay(
@@ -170,6 +236,35 @@ async def open_relay(
         }
     )
     prompt_tokens = tokens.count_chat_prompt(params.messages, route.served_model, params.tools)
+    # Rate limits before the budget: a limited call must not hold budget.
+    lease = await deps.limits.acquire(
+        caller, tokens_held(prompt_tokens, params.max_tokens, params.n), request_id
+    )
+    try:
+        return await _start(
+            deps, request_id, caller, secret, raw, params, started_ms, route, prompt_tokens, lease
+        )
+    except ApiError:
+        lease.settle(0)  # nothing was served (a failed call already settled to its usage)
+        await lease.aclose()
+        raise
+    except BaseException:
+        lease.release()  # the client went away: keep the estimate, the upstream may have run
+        raise
+
+
+async def _start(
+    deps: ChatDeps,
+    request_id: str,
+    caller: Caller,
+    secret: str,
+    raw: bytes,
+    params: ChatParams,
+    started_ms: int,
+    route: Route,
+    prompt_tokens: int,
+    lease: Lease,
+) -> Relay:
     await _authorize(deps, request_id, caller, secret, route, params, prompt_tokens)
 
     call = deps.router.ChatCompletion(
@@ -193,20 +288,20 @@ async def open_relay(
         call.cancel()
         # The router never answered, so it recorded nothing: free the reservation here.
         log.warning("router call %s failed: %s", request_id, exc.code())
-        await _release(deps, request_id)
+        await release(deps, request_id)
         raise unavailable("router") from None
-    if first is grpc.aio.EOF:
-        await _release(deps, request_id)
+    if first is grpc.aio.EOF or first.WhichOneof("event") == "usage":
+        await release(deps, request_id)
         raise unavailable("router")
-    relay = Relay(request_id, first, call)
+    relay = Relay(request_id, first, call, lease)
     if relay.kind != "chunk":
-        # Let the router finish (it records usage as it ends) rather than cancel it.
-        await _drain(call)
+        await relay.drain()
     if relay.kind == "error":
+        relay.close()
         # Nothing was served. The router usually records a failed call, which frees
         # the reservation; releasing here too covers the errors it records nothing for
         # (an unknown model), and a later settlement of a released hold costs nothing.
-        await _release(deps, request_id)
+        await release(deps, request_id)
         raise error_from_event(first.error)
     return relay
 
@@ -228,6 +323,7 @@ async def _sse(relay: Relay, span: trace.Span) -> AsyncIterator[bytes]:
             body = ApiError(502, "The upstream stream broke.", type="api_error").body()
             yield b"data: " + json.dumps(body).encode() + b"\n\n"
             return
+        await relay.aclose()
         yield b"data: [DONE]\n\n"
     finally:
         relay.close()
@@ -271,8 +367,9 @@ def chat_handler(deps: ChatDeps) -> Callable[[Request], Awaitable[Response]]:
         raw = await request.body()
         params = chat_params(parse_json(raw))
         relay = await open_relay(deps, request_id, caller, secret, raw, params, started_ms, span)
-        headers = {"x-request-id": request_id}
+        headers = {"x-request-id": request_id, **relay.headers}
         if relay.kind == "response":
+            await relay.aclose()
             return Response(relay.first.response, media_type="application/json", headers=headers)
         return StreamingResponse(
             _sse(relay, span),

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import grpc
 
+from services.router.embeddings import embed
 from services.router.providers.base import (
     INVALID_REQUEST,
     JSON,
@@ -111,6 +112,8 @@ class CallRecord:
         self.output_sent = False
         self.status: metering_pb2.CallStatus = FAILED
         self.http_status = 502
+        # The usage in the record sent to metering; the call's last event tells it the gateway.
+        self.recorded_usage: common_pb2.Usage | None = None
 
     def finish(self, status: metering_pb2.CallStatus, http_status: int) -> None:
         self.status = status
@@ -194,7 +197,9 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
 
     def _record(self, record: CallRecord) -> None:
         try:
-            self._recorder.put(record.to_proto())
+            proto = record.to_proto()
+            record.recorded_usage = proto.usage
+            self._recorder.put(proto)
         except Exception:
             # Never turn a served call into a failed RPC; the log keeps what was lost.
             log.exception("usage of %s not recorded", record.request.request_id)
@@ -208,6 +213,11 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 for r in sorted(self._routes.values(), key=lambda r: r.model)
             ]
         )
+
+    async def Embed(
+        self, request: router_pb2.EmbedRequest, context: grpc.aio.ServicerContext
+    ) -> router_pb2.EmbedResponse:
+        return await embed(request, self._routes, self._providers, self._recorder.put, context)
 
     async def ChatCompletion(
         self, request: router_pb2.ChatRequest, context: grpc.aio.ServicerContext
@@ -223,11 +233,13 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                     "model",
                 )
             )
+            yield router_pb2.ChatEvent(usage=common_pb2.Usage())
             return
         try:
             body = _parse_body(request.body)
         except UpstreamError as exc:
             yield _error_event(exc)  # nothing was called: nothing to record
+            yield router_pb2.ChatEvent(usage=common_pb2.Usage())
             return
         if not request.request_id:
             request.request_id = "req_" + uuid.uuid4().hex
@@ -252,6 +264,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         try:
             async for event in events:
                 yield event
+            if record.recorded_usage is not None:
+                yield router_pb2.ChatEvent(usage=record.recorded_usage)
         finally:
             # If the client went away while we were handing on an event, the inner
             # generator still waits at its yield: close it now, so it records the call.

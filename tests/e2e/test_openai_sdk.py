@@ -228,7 +228,7 @@ def test_unknown_paths_answer_in_openai_format(suite: Suite) -> None:
 
 def test_models_lists_what_the_key_may_call(suite: Suite) -> None:
     _, secret = suite.project_with_key(unique("models"))
-    assert [m.id for m in client(suite, secret).models.list()] == ["demo"]
+    assert [m.id for m in client(suite, secret).models.list()] == ["demo", "demo-embedding"]
 
 
 def test_budget_exhaustion_refuses_with_429_and_never_overspends(suite: Suite) -> None:
@@ -389,3 +389,48 @@ def test_images_in_the_prompt_are_accepted_and_counted(suite: Suite) -> None:
 def test_the_admin_api_is_off_without_an_admin_token(suite: Suite) -> None:
     reply = httpx.get(suite.base_url.removesuffix("/v1") + "/admin/projects")
     assert reply.status_code == 404 and "TOLLGATE_ADMIN_TOKEN" in reply.json()["error"]["message"]
+
+
+def test_a_key_budget_refuses_with_its_name_and_usage_lists_every_budget(suite: Suite) -> None:
+    name = unique("keybudget")
+    project, secret = suite.project_with_key(name, budget="100")
+    (key,) = admin.list_keys(suite.engine, name)
+    suite.cli("budget", "set", "--project", name, "--key", key.id, "--period", "daily",
+              "--amount", "0.000001")  # fmt: skip
+    with pytest.raises(openai.RateLimitError) as info:
+        client(suite, secret).chat.completions.create(model="demo", messages=MESSAGES)  # type: ignore[arg-type]
+    body = info.value.body
+    assert body["code"] == "budget_exceeded"  # type: ignore[index]
+    assert key.id in body["message"] and "daily budget" in body["message"]  # type: ignore[index]
+    assert "resets at" in body["message"] and " UTC" in body["message"]  # type: ignore[index]
+    usage = httpx.get(
+        f"{suite.base_url}/usage", headers={"Authorization": f"Bearer {secret}"}
+    ).json()["budget"]
+    assert usage["limit"] == "100.00" and usage["timezone"] == "UTC"
+    shown = {(b["owner"], b["period"]): b for b in usage["budgets"]}
+    monthly = shown[("project", "monthly")]
+    assert monthly["hard"] and monthly["spent"] == "0.00"
+    assert shown[("key", "daily")]["key_id"] == key.id
+    assert shown[("key", "daily")]["limit"] == "0.000001"
+    assert shown[("key", "daily")]["resets_at"].endswith("+00:00")
+
+
+def test_a_paused_key_gets_403_until_resumed(suite: Suite) -> None:
+    from sqlalchemy import update
+
+    from tollgate.db import utcnow
+    from tollgate.db.models import API_KEYS
+
+    name = unique("paused")
+    _, secret = suite.project_with_key(name)
+    (key,) = admin.list_keys(suite.engine, name)
+    with suite.engine.begin() as conn:
+        conn.execute(update(API_KEYS).where(API_KEYS.c.id == key.id).values(paused_at=utcnow()))
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        client(suite, secret).chat.completions.create(model="demo", messages=MESSAGES)  # type: ignore[arg-type]
+    body = info.value.body
+    assert (body["type"], body["code"]) == ("permission_error", "key_paused")  # type: ignore[index]
+    assert "operator can resume" in body["message"]  # type: ignore[index]
+    with suite.engine.begin() as conn:
+        conn.execute(update(API_KEYS).where(API_KEYS.c.id == key.id).values(paused_at=None))
+    assert client(suite, secret).chat.completions.create(model="demo", messages=MESSAGES).choices  # type: ignore[arg-type]

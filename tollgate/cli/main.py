@@ -67,9 +67,12 @@ def cmd_project_list(settings: Settings, args: argparse.Namespace) -> int:
             json.dumps([{**p.__dict__, "created_at": p.created_at.isoformat()} for p in projects])
         )
         return 0
-    print(f"{'ID':<22} {'NAME':<24} {'CURRENCY':<8} MONTHLY BUDGET")
+    print(f"{'ID':<22} {'NAME':<24} {'CURRENCY':<8} {'MULTIPLIER':<10} MONTHLY BUDGET")
     for p in projects:
-        print(f"{p.id:<22} {p.name:<24} {p.currency:<8} {p.monthly_budget or '-'}")
+        print(
+            f"{p.id:<22} {p.name:<24} {p.currency:<8} {p.price_multiplier:<10} "
+            f"{p.monthly_budget or '-'}"
+        )
     return 0
 
 
@@ -104,71 +107,6 @@ def cmd_key_list(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_key_revoke(settings: Settings, args: argparse.Namespace) -> int:
     key = admin.revoke_key(_engine(settings), args.key_id)
     print(f"revoked key {key.id}; calls with it are refused from the next request")
-    return 0
-
-
-def cmd_price_set(settings: Settings, args: argparse.Namespace) -> int:
-    from services.budget.prices import PriceInput, describe, set_price
-
-    engine = _engine(settings)
-    with engine.begin() as conn:
-        price = set_price(
-            conn,
-            PriceInput(
-                model=args.model,
-                input=args.input,
-                output=args.output,
-                cached_input=args.cached_input,
-                currency=args.currency,
-                max_output_tokens=args.max_output_tokens,
-            ),
-        )
-    shown = describe(price)
-    print(
-        f"{shown['model']}: input {shown['input']}, output {shown['output']}, cached input "
-        f"{shown['cached_input']} {shown['currency']} per million tokens, from now on"
-    )
-    return 0
-
-
-def cmd_price_list(settings: Settings, args: argparse.Namespace) -> int:
-    from services.budget.prices import current_prices, describe
-
-    with _engine(settings).connect() as conn:
-        prices = [describe(p) for p in current_prices(conn)]
-    if args.json:
-        print(json.dumps(prices))
-        return 0
-    print(f"{'MODEL':<28} {'CUR':<4} {'INPUT':>10} {'OUTPUT':>10} {'CACHED':>10}  (per 1M tokens)")
-    for p in prices:
-        print(
-            f"{p['model']:<28} {p['currency']:<4} {p['input']:>10} {p['output']:>10} "
-            f"{p['cached_input']:>10}"
-        )
-    return 0
-
-
-def cmd_bill(settings: Settings, args: argparse.Namespace) -> int:
-    from services.metering.reports import bill as bill_of
-    from services.metering.reports import usage_report
-
-    engine = _engine(settings)
-    project = admin.get_project(engine, args.project)
-    bill = bill_of(usage_report(engine, project.id, args.month))
-    if args.json:
-        print(json.dumps(bill, indent=2))
-        return 0
-    print(f"Bill for {bill['project']}, {bill['period']}: {bill['currency']} {bill['total']}")
-    print(
-        f"{bill['requests']} requests, {bill['input_tokens']} input tokens, "
-        f"{bill['output_tokens']} output tokens"
-    )
-    print(f"\n{'MODEL':<28} {'REQUESTS':>9} {'INPUT':>12} {'OUTPUT':>12} {'TOTAL':>16}")
-    for line in bill["by_model"]:
-        print(
-            f"{line['model']:<28} {line['requests']:>9} {line['input_tokens']:>12} "
-            f"{line['output_tokens']:>12} {line['total']:>16}"
-        )
     return 0
 
 
@@ -214,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(project, "budget", cmd_project_budget, "set or clear (none) a monthly budget")
     p.add_argument("name")
     p.add_argument("amount")
+    prices.register_project_commands(project)
 
     key = sub.add_parser("key", help="API keys").add_subparsers(dest="sub", required=True)
     p = command(key, "create", cmd_key_create, "create a key; prints its secret once")
@@ -224,24 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--project", required=True)
     p = command(key, "revoke", cmd_key_revoke, "revoke a key from the next request on")
     p.add_argument("key_id")
-
-    price = sub.add_parser("price", help="the price catalogue").add_subparsers(
-        dest="sub", required=True
-    )
-    p = command(price, "set", cmd_price_set, "set a model's price per million tokens from now")
-    p.add_argument("model")
-    p.add_argument("--input", required=True)
-    p.add_argument("--output", required=True)
-    p.add_argument("--cached-input")
-    p.add_argument("--currency", default="USD")
-    p.add_argument("--max-output-tokens", type=int)
-    p = command(price, "list", cmd_price_list, "the prices in force now")
-    p.add_argument("--json", action="store_true")
-
-    p = command(sub, "bill", cmd_bill, "a project's bill for a month")
-    p.add_argument("--project", required=True)
-    p.add_argument("--month", help="YYYY-MM (default: this month, UTC)")
-    p.add_argument("--json", action="store_true")
+    p = command(key, "resume", alerts.cmd_key_resume, "resume a key paused by a spike alert")
+    p.add_argument("key_id")
 
     for topic in TOPICS:
         topic.register(sub)

@@ -47,6 +47,11 @@ class RouterStub:
                 request_serializer=tollgate_dot_v1_dot_router__pb2.ListModelsRequest.SerializeToString,
                 response_deserializer=tollgate_dot_v1_dot_router__pb2.ListModelsResponse.FromString,
                 _registered_method=True)
+        self.Embed = channel.unary_unary(
+                '/tollgate.v1.Router/Embed',
+                request_serializer=tollgate_dot_v1_dot_router__pb2.EmbedRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_router__pb2.EmbedResponse.FromString,
+                _registered_method=True)
 
 
 class RouterServicer:
@@ -70,6 +75,13 @@ class RouterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Embed(self, request, context):
+        """One embeddings call (POST /v1/embeddings), answered in OpenAI's format.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -82,6 +94,11 @@ def add_RouterServicer_to_server(servicer, server):
                     servicer.ListModels,
                     request_deserializer=tollgate_dot_v1_dot_router__pb2.ListModelsRequest.FromString,
                     response_serializer=tollgate_dot_v1_dot_router__pb2.ListModelsResponse.SerializeToString,
+            ),
+            'Embed': grpc.unary_unary_rpc_method_handler(
+                    servicer.Embed,
+                    request_deserializer=tollgate_dot_v1_dot_router__pb2.EmbedRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_router__pb2.EmbedResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -141,6 +158,33 @@ class Router:
             '/tollgate.v1.Router/ListModels',
             tollgate_dot_v1_dot_router__pb2.ListModelsRequest.SerializeToString,
             tollgate_dot_v1_dot_router__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Embed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Router/Embed',
+            tollgate_dot_v1_dot_router__pb2.EmbedRequest.SerializeToString,
+            tollgate_dot_v1_dot_router__pb2.EmbedResponse.FromString,
             options,
             channel_credentials,
             insecure,
