@@ -56,6 +56,8 @@ class KeyInfo:
     prefix: str
     created_at: datetime
     revoked_at: datetime | None
+    paused_at: datetime | None = None  # a spike alert paused it until an operator resumes it
+    status: str = "active"  # active | paused | revoked (revoked wins over paused)
 
 
 @dataclass(frozen=True)
@@ -95,14 +97,17 @@ def _project(row: Row[Any]) -> ProjectInfo:
 
 
 def _key(row: Row[Any]) -> KeyInfo:
-    revoked = row.revoked_at
+    revoked = None if row.revoked_at is None else as_utc(row.revoked_at)
+    paused = None if row.paused_at is None else as_utc(row.paused_at)
     return KeyInfo(
         id=row.id,
         project_id=row.project_id,
         name=row.name,
         prefix=row.prefix,
         created_at=as_utc(row.created_at),
-        revoked_at=None if revoked is None else as_utc(revoked),
+        revoked_at=revoked,
+        paused_at=paused,
+        status="revoked" if revoked else "paused" if paused else "active",
     )
 
 
@@ -233,3 +238,22 @@ def revoke_key(engine: Engine, key_id: str) -> KeyInfo:
             conn.execute(update(KEYS).where(KEYS.c.id == key_id).values(revoked_at=utcnow()))
         row = conn.execute(select(KEYS).where(KEYS.c.id == key_id)).one()
     return _key(row)
+
+
+def get_key(engine: Engine, key_id: str) -> KeyInfo:
+    with engine.connect() as conn:
+        row = conn.execute(select(KEYS).where(KEYS.c.id == key_id)).first()
+        conn.rollback()
+    if row is None:
+        raise NotFound(f"no key with id {key_id!r}")
+    return _key(row)
+
+
+def resume_key(engine: Engine, key_id: str) -> tuple[KeyInfo, bool]:
+    """Clear a spike alert's pause of a key: (the key now, whether it was paused)."""
+    from services.budget.alerts.spikes import resume_key as clear_pause
+
+    was_paused = clear_pause(engine, key_id, utcnow())
+    if was_paused is None:
+        raise NotFound(f"no key with id {key_id!r}")
+    return get_key(engine, key_id), was_paused

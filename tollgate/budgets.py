@@ -42,6 +42,7 @@ class BudgetInfo:
     remaining: str
     alert_at: tuple[int, ...]
     resets: str  # "2026-12-01 00:00 Asia/Shanghai" or "never"
+    resets_at: str | None = None  # ISO 8601 in the budget time zone; None: never
 
 
 def default_zone() -> ZoneInfo:
@@ -172,4 +173,5 @@ def _info(project: str, currency: str, line: Line) -> BudgetInfo:
         remaining=format_amount(line.remaining_nano),
         alert_at=rule.alert_at,
         resets=describe_reset(line.resets_at),
+        resets_at=None if line.resets_at is None else line.resets_at.isoformat(),
     )

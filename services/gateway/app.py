@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from services.gateway.admin_api import admin_routes
+from services.gateway.admin import admin_routes
 from services.gateway.auth import KeyCache, secret_from
 from services.gateway.catalog import ModelCatalog
 from services.gateway.chat import ChatDeps, chat_handler
