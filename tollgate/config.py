@@ -29,6 +29,10 @@ DEFAULT_BASE_URLS = {
     "gemini": "https://generativelanguage.googleapis.com/v1beta",
 }
 
+# The longest a call may run by default: under the default reservation TTL (600 s),
+# with a minute left for its usage record to settle.
+DEFAULT_MAX_CALL_SECONDS = 540.0
+
 DEFAULT_ADDRS = {
     "gateway": "127.0.0.1:50050",
     "router": "127.0.0.1:50051",
@@ -39,6 +43,30 @@ DEFAULT_ADDRS = {
 
 class ConfigError(ValueError):
     """The configuration cannot be used; the message says which setting and why."""
+
+
+def _max_call_seconds(env: Mapping[str, str], data: Mapping[str, Any], ttl: float) -> float:
+    """TOLLGATE_MAX_CALL_SECONDS (or YAML max_call_seconds): strictly below the
+    reservation TTL, or a call could settle after its hold expired and pass a hard
+    budget. Unset: 540 s, or 90% of a TTL shorter than 600 s."""
+    given = env.get("TOLLGATE_MAX_CALL_SECONDS", "").strip() or data.get("max_call_seconds")
+    if given is None or given == "":
+        return min(DEFAULT_MAX_CALL_SECONDS, ttl * 0.9)
+    try:
+        seconds = float(given)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"TOLLGATE_MAX_CALL_SECONDS / max_call_seconds: {given!r} is not a number"
+        ) from exc
+    if not seconds > 0:
+        raise ConfigError(f"TOLLGATE_MAX_CALL_SECONDS / max_call_seconds: {given!r} must be > 0")
+    if seconds >= ttl:
+        raise ConfigError(
+            f"TOLLGATE_MAX_CALL_SECONDS / max_call_seconds ({seconds:g}) must be below "
+            f"TOLLGATE_RESERVATION_TTL_SECONDS ({ttl:g}): a call that outlives its "
+            "reservation is billed without a hold and can pass a hard budget"
+        )
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -67,6 +95,7 @@ class Route:
     model: str  # as the client names it
     served_model: str  # after alias resolution
     provider: str
+    kind: str = ""  # the provider's kind: openai, anthropic, gemini or demo
 
 
 @dataclass(frozen=True)
@@ -92,17 +121,20 @@ class Settings:
     # Shared rate-limit counters for gateway replicas; empty: in-process counters.
     # Kept out of repr(): a Redis URL may carry a password.
     redis_url: str = field(default="", repr=False)
+    # The router ends any call that runs longer, so it settles while its reservation
+    # still holds (below reservation_ttl_seconds; load_settings checks).
+    max_call_seconds: float = DEFAULT_MAX_CALL_SECONDS
 
     def routes(self) -> dict[str, Route]:
         """Every model name a client may send, with what serves it."""
         table: dict[str, Route] = {}
         for provider in self.providers:
             for model in provider.models:
-                table.setdefault(model, Route(model, model, provider.name))
+                table.setdefault(model, Route(model, model, provider.name, provider.kind))
         for alias, target in self.aliases.items():
             if target not in table:
                 raise ConfigError(f"alias {alias!r} points at {target!r}, which no provider serves")
-            table[alias] = Route(alias, target, table[target].provider)
+            table[alias] = Route(alias, target, table[target].provider, table[target].kind)
         return table
 
     def provider(self, name: str) -> ProviderConfig:
@@ -270,4 +302,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             _env(env, "TOLLGATE_BUDGET_TIMEZONE", str(data.get("budget_timezone") or "UTC"))
         ),
         redis_url=_env(env, "TOLLGATE_REDIS_URL", str(data.get("redis_url") or "")),
+        max_call_seconds=_max_call_seconds(env, data, ttl),
     )

@@ -4,8 +4,11 @@ It checks what the real API checks first (the `x-api-key` and `anthropic-version
 headers, `model`, `max_tokens` and `messages`), answers with the demo model's reply
 (`tollgate.demo`) and streams the event sequence the real API sends: message_start,
 content_block_start, ping, content_block_delta..., content_block_stop, message_delta
-(with the cumulative output token count) and message_stop. `cache_read_tokens` makes
-that many of the prompt's tokens count as read from the prompt cache.
+(with the cumulative output token count) and message_stop. Blocks marked with
+`cache_control` are billed as the real API bills them: written to the prompt cache the
+first time their prefix is seen, read from it on a repeat (`tollgate.mock_cache`;
+`prompt_cache=False` ignores the marks). `cache_read_tokens` makes that many of the
+prompt's tokens count as read from the cache in a request without marks.
 Latency, token rate and failures (an error status, a hang, a stream cut, no usage)
 are settable with mockupstream's option names; see `tollgate.mock_faults`.
 """
@@ -22,6 +25,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from tollgate import demo
+from tollgate.mock_cache import NO_CACHE, CacheUse, PromptCache
 from tollgate.mock_faults import Faults
 from tollgate.mockupstream import MockState, MockUpstream
 from tollgate.tokens import split_tokens
@@ -87,17 +91,18 @@ def openai_body(body: JSON) -> JSON:
     return out
 
 
-def _usage(reply: demo.Reply, cache_read_tokens: int) -> JSON:
-    cache_read = min(cache_read_tokens, reply.prompt_tokens)
+def _usage(reply: demo.Reply, cache: CacheUse) -> JSON:
+    read = min(cache.read, reply.prompt_tokens)
+    written = min(cache.written, reply.prompt_tokens - read)
     return {
-        "input_tokens": reply.prompt_tokens - cache_read,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": cache_read,
+        "input_tokens": reply.prompt_tokens - read - written,
+        "cache_creation_input_tokens": written,
+        "cache_read_input_tokens": read,
         "output_tokens": reply.completion_tokens,
     }
 
 
-def message(body: JSON, reply: demo.Reply, cache_read_tokens: int = 0) -> JSON:
+def message(body: JSON, reply: demo.Reply, cache: CacheUse = NO_CACHE) -> JSON:
     """The whole non-streaming Messages API response."""
     content: list[JSON] = []
     if reply.tool_call is not None:
@@ -116,13 +121,13 @@ def message(body: JSON, reply: demo.Reply, cache_read_tokens: int = 0) -> JSON:
         "content": content,
         "stop_reason": STOP_REASONS[reply.finish_reason],
         "stop_sequence": None,
-        "usage": _usage(reply, cache_read_tokens),
+        "usage": _usage(reply, cache),
     }
 
 
-def events(body: JSON, reply: demo.Reply, cache_read_tokens: int = 0) -> list[JSON]:
+def events(body: JSON, reply: demo.Reply, cache: CacheUse = NO_CACHE) -> list[JSON]:
     """The streamed response, as the real API orders its events."""
-    usage = _usage(reply, cache_read_tokens)
+    usage = _usage(reply, cache)
     start = {
         "id": _message_id(),
         "type": "message",
@@ -198,12 +203,20 @@ def create_app(
     fail_status: int | None = None,
     break_after_chunks: int | None = None,
     omit_usage: bool = False,
+    prompt_cache: bool = True,
+    cache_min_tokens: int = 0,
 ) -> Starlette:
     """The mock Messages API app; what it received is in `app.state.requests`. The
     failure options are mockupstream's (see `tollgate.mock_faults`); a stream breaks
-    after `break_after_chunks` events."""
+    after `break_after_chunks` events. `prompt_cache` honours cache_control marks on
+    prefixes of at least `cache_min_tokens` tokens (`tollgate.mock_cache`)."""
     state = MockState()
     faults = Faults(latency_ms, token_delay_ms, fail_status, break_after_chunks, omit_usage)
+    cache = PromptCache(cache_min_tokens)
+
+    def cache_use(body: JSON, reply: demo.Reply) -> CacheUse:
+        use = cache.use(body, reply.prompt_tokens) if prompt_cache else NO_CACHE
+        return use if use != NO_CACHE else CacheUse(read=cache_read_tokens)
 
     async def messages(request: Request) -> Response:
         if api_key is not None and _key_of(request) != api_key:
@@ -222,12 +235,13 @@ def create_app(
         if fail_status is not None:
             return _error(fail_status, f"The mock Anthropic API fails with {fail_status}.")
         reply = demo.reply_for(openai_body(body))
+        use = cache_use(body, reply)
         if not body.get("stream"):
-            data = message(body, reply, cache_read_tokens)
+            data = message(body, reply, use)
             if omit_usage:
                 del data["usage"]
             return JSONResponse(data)
-        items = events(body, reply, cache_read_tokens)
+        items = events(body, reply, use)
         if omit_usage:
             items = _without_usage(items)
         stream = faults.paced([_event(item) for item in items], state.streams)

@@ -10,15 +10,12 @@ final ones) and `omit_usage` (no usage block anywhere in the answer).
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from tollgate.mockupstream import BrokenStream, StreamStats
-
-DISCONNECT_POLL_SECONDS = 0.02
+from tollgate.mockupstream import BrokenStream, StreamStats, wait_before_answering
 
 
 @dataclass(frozen=True)
@@ -32,11 +29,7 @@ class Faults:
     async def wait_before_answering(self, request: Request) -> None:
         """Wait `latency_ms`, less if the client goes away first (as a client that
         timed out does): the server then stops at once, as a real one would."""
-        deadline = time.monotonic() + self.latency_ms / 1000
-        while (left := deadline - time.monotonic()) > 0:
-            await asyncio.sleep(min(left, DISCONNECT_POLL_SECONDS))
-            if await request.is_disconnected():
-                return
+        await wait_before_answering(request, self.latency_ms)
 
     async def paced(self, events: list[bytes], stats: StreamStats) -> AsyncIterator[bytes]:
         """The encoded events at the set pace, counted in `stats`: a client that goes

@@ -27,6 +27,7 @@ from tollgate.config import DEMO_MODEL
 
 MAX_RECORDED_REQUESTS = 1000
 DONE = b"data: [DONE]\n\n"
+DISCONNECT_POLL_SECONDS = 0.02
 
 
 class BrokenStream(Exception):
@@ -54,6 +55,16 @@ class MockState:
         if len(self.requests) > MAX_RECORDED_REQUESTS:
             del self.requests[: -MAX_RECORDED_REQUESTS // 2]
             del self.headers[: -MAX_RECORDED_REQUESTS // 2]
+
+
+async def wait_before_answering(request: Request, latency_ms: float) -> None:
+    """Wait `latency_ms`, less if the client goes away first (as a client that timed
+    out does): the server then stops at once, as a real one would."""
+    deadline = time.monotonic() + latency_ms / 1000
+    while (left := deadline - time.monotonic()) > 0:
+        await asyncio.sleep(min(left, DISCONNECT_POLL_SECONDS))
+        if await request.is_disconnected():
+            return
 
 
 def _error(status: int, message: str, type_: str, code: str | None = None) -> JSONResponse:
@@ -94,7 +105,7 @@ def create_app(
             return _error(400, "The request body must be a JSON object.", "invalid_request_error")
         state.remember(body, dict(request.headers))
         if latency_ms:
-            await asyncio.sleep(latency_ms / 1000)
+            await wait_before_answering(request, latency_ms)
         if fail_status is not None:
             return _error(
                 fail_status, f"The mock upstream fails with {fail_status}.", "server_error"
@@ -202,8 +213,13 @@ def _uvicorn_config(app: Starlette, **kwargs: Any) -> uvicorn.Config:
 
 
 def run(host: str, port: int, **options: Any) -> None:
-    """Serve the mock upstream until interrupted."""
-    uvicorn.Server(_uvicorn_config(create_app(**options), host=host, port=port)).run()
+    """Serve the OpenAI-compatible mock upstream until interrupted."""
+    serve(create_app(**options), host, port)
+
+
+def serve(app: Starlette, host: str, port: int) -> None:
+    """Serve a mock app (any of the three formats) until interrupted."""
+    uvicorn.Server(_uvicorn_config(app, host=host, port=port)).run()
 
 
 class MockUpstream:

@@ -9,8 +9,16 @@ result follow in a user message, as OpenAI tool messages hold text only); `tools
 `tool_choice` (auto, any, tool, none; `disable_parallel_tool_use`), `stop_sequences`,
 `temperature`, `top_p`, `max_tokens`, `stream` and `metadata.user_id` (the end user).
 
+`cache_control` (prompt caching) rides along as a `cache_control` field of the OpenAI
+item a block becomes: a text or image part, a tool, a tool call, or the last text part
+of a tool message; system and assistant text then stay lists of parts. This is the
+convention LiteLLM and OpenRouter use: the Anthropic provider turns it back into
+Anthropic's `cache_control`. For a model no Anthropic provider serves the marks are
+removed (`without_cache_control`): strict OpenAI-compatible servers refuse unknown
+fields with a 400.
+
 Dropped, because no OpenAI-format upstream takes them: `top_k`, `thinking`,
-`cache_control`, `service_tier`, the `is_error` flag of a tool result, and thinking
+`service_tier`, the `is_error` flag of a tool result, and thinking
 blocks of earlier assistant turns. Refused with a 400: document blocks, server tools
 (a tool with a `type` other than "custom") and any block type not listed above."""
 
@@ -29,6 +37,28 @@ TOOL_CHOICES = {"auto": "auto", "any": "required", "none": "none"}
 
 def _bad(message: str, param: str) -> ApiError:
     return bad_request(f"{param}: {message}", param=param)
+
+
+def _cached(item: JSON, block: JSON, param: str) -> JSON:
+    """`item` with the `cache_control` of the block it came from, if it has one."""
+    control = block.get("cache_control")
+    if control is None:
+        return item
+    if not isinstance(control, dict):
+        raise _bad('must be an object, e.g. {"type": "ephemeral"}', f"{param}.cache_control")
+    return {**item, "cache_control": control}
+
+
+def _system(value: Any) -> str | list[JSON]:
+    """The system message's content: the joined text, or text parts when a block is
+    marked for caching."""
+    texts = _text_blocks(value, "system")
+    if not isinstance(value, list) or not any("cache_control" in b for b in value):
+        return "\n\n".join(texts)
+    return [
+        _cached({"type": "text", "text": block["text"]}, block, f"system.{i}")
+        for i, block in enumerate(value)
+    ]
 
 
 def _text_blocks(value: Any, param: str) -> list[str]:
@@ -93,6 +123,7 @@ def _tool_result(block: JSON, param: str) -> tuple[JSON, list[JSON]]:
     content = block.get("content")
     texts: list[str] = []
     images: list[JSON] = []
+    marked: JSON = _cached({}, block, param)  # the tool_result's cache_control, if any
     if isinstance(content, str):
         texts.append(content)
     elif content is not None:
@@ -100,11 +131,15 @@ def _tool_result(block: JSON, param: str) -> tuple[JSON, list[JSON]]:
             where = f"{param}.content.{j}"
             if part["type"] == "text" and isinstance(part.get("text"), str):
                 texts.append(part["text"])
+                marked = _cached({}, part, where) or marked
             elif part["type"] == "image":
-                images.append(_image_part(part, where))
+                images.append(_cached(_image_part(part, where), part, where))
             else:
                 raise _unsupported(part["type"], where)
-    return {"role": "tool", "tool_call_id": call_id, "content": "\n".join(texts)}, images
+    text = "\n".join(texts)
+    # OpenAI tool messages hold text parts too: a marked result is one marked part.
+    result: str | list[JSON] = [{"type": "text", "text": text, **marked}] if marked else text
+    return {"role": "tool", "tool_call_id": call_id, "content": result}, images
 
 
 def _user_messages(content: Any, param: str) -> list[JSON]:
@@ -118,9 +153,9 @@ def _user_messages(content: Any, param: str) -> list[JSON]:
         if kind == "text":
             if not isinstance(block.get("text"), str):
                 raise _bad("'text' must be a string", f"{where}.text")
-            parts.append({"type": "text", "text": block["text"]})
+            parts.append(_cached({"type": "text", "text": block["text"]}, block, where))
         elif kind == "image":
-            parts.append(_image_part(block, where))
+            parts.append(_cached(_image_part(block, where), block, where))
         elif kind == "tool_result":
             message, images = _tool_result(block, where)
             tool_messages.append(message)
@@ -140,13 +175,13 @@ def _tool_call(block: JSON, param: str) -> JSON:
     if not isinstance(arguments, dict):
         raise _bad("must be an object", f"{param}.input")
     function = {"name": name, "arguments": json.dumps(arguments, ensure_ascii=False)}
-    return {"id": call_id, "type": "function", "function": function}
+    return _cached({"id": call_id, "type": "function", "function": function}, block, param)
 
 
 def _assistant_message(content: Any, param: str) -> JSON:
     if isinstance(content, str):
         return {"role": "assistant", "content": content}
-    texts: list[str] = []
+    texts: list[JSON] = []
     calls: list[JSON] = []
     for i, block in enumerate(_blocks(content, param)):
         where = f"{param}.{i}"
@@ -154,12 +189,15 @@ def _assistant_message(content: Any, param: str) -> JSON:
         if kind == "text":
             if not isinstance(block.get("text"), str):
                 raise _bad("'text' must be a string", f"{where}.text")
-            texts.append(block["text"])
+            texts.append(_cached({"type": "text", "text": block["text"]}, block, where))
         elif kind == "tool_use":
             calls.append(_tool_call(block, where))
         elif kind not in DROPPED_ASSISTANT_BLOCKS:
             raise _unsupported(kind, where)
-    message: JSON = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
+    text: str | list[JSON] | None = "".join(t["text"] for t in texts)
+    if any("cache_control" in t for t in texts):
+        text = texts  # keep the parts, so the mark stays on its block
+    message: JSON = {"role": "assistant", "content": text if texts or not calls else None}
     if calls:
         message["tool_calls"] = calls
     return message
@@ -203,7 +241,7 @@ def _tools(tools: Any) -> list[JSON]:
         function: JSON = {"name": name, "parameters": schema}
         if isinstance(tool.get("description"), str):
             function["description"] = tool["description"]
-        out.append({"type": "function", "function": function})
+        out.append(_cached({"type": "function", "function": function}, tool, where))
     return out
 
 
@@ -278,8 +316,8 @@ def openai_request(body: JSON, *, for_counting: bool = False) -> JSON:
         out["max_tokens"] = _max_tokens(body)
     messages = _messages(body.get("messages"))
     system = body.get("system")
-    if system is not None and (texts := _text_blocks(system, "system")):
-        messages.insert(0, {"role": "system", "content": "\n\n".join(texts)})
+    if system is not None and (content := _system(system)):
+        messages.insert(0, {"role": "system", "content": content})
     out["messages"] = messages
     if body.get("tools") is not None:
         tools = _tools(body["tools"])
@@ -306,3 +344,12 @@ def openai_request(body: JSON, *, for_counting: bool = False) -> JSON:
         # The final usage chunk is what message_delta reports.
         out["stream_options"] = {"include_usage": True}
     return out
+
+
+def without_cache_control(value: Any) -> Any:
+    """`value` with every `cache_control` field removed, at any depth."""
+    if isinstance(value, dict):
+        return {k: without_cache_control(v) for k, v in value.items() if k != "cache_control"}
+    if isinstance(value, list):
+        return [without_cache_control(v) for v in value]
+    return value

@@ -7,8 +7,9 @@ input_json_delta) and content_block_stop, then message_delta (stop_reason,
 stop_sequence, usage) and message_stop, each as an SSE `event:` line and a `data:` line.
 message_start is sent before the upstream has reported usage, so its input_tokens is
 tollgate's prompt estimate; the final message_delta carries the upstream's real
-counts (input_tokens, cache_read_input_tokens and output_tokens), which the anthropic
-SDK's stream helper takes as the final usage (message_delta counts overwrite)."""
+counts (input_tokens, cache_creation_input_tokens, cache_read_input_tokens and
+output_tokens), which the anthropic SDK's stream helper takes as the final usage
+(message_delta counts overwrite)."""
 
 from __future__ import annotations
 
@@ -68,15 +69,18 @@ def _count(value: Any) -> int:
 
 
 def usage_from_openai(usage: Any) -> JSON | None:
-    """Anthropic's usage for OpenAI's; its input_tokens exclude cache reads."""
+    """Anthropic's usage for OpenAI's; its input_tokens exclude cache reads and cache
+    writes (`prompt_tokens_details.cache_write_tokens`, as OpenRouter names them)."""
     if not isinstance(usage, dict):
         return None
     details = usage.get("prompt_tokens_details")
-    cached = _count(details.get("cached_tokens")) if isinstance(details, dict) else 0
+    details = details if isinstance(details, dict) else {}
+    cached = _count(details.get("cached_tokens"))
+    written = _count(details.get("cache_write_tokens"))
     prompt = _count(usage.get("prompt_tokens"))
     return {
-        "input_tokens": max(0, prompt - cached),
-        "cache_creation_input_tokens": 0,
+        "input_tokens": max(0, prompt - cached - written),
+        "cache_creation_input_tokens": written,
         "cache_read_input_tokens": cached,
         "output_tokens": _count(usage.get("completion_tokens")),
     }

@@ -38,7 +38,9 @@ class ModelCatalog:
             except grpc.aio.AioRpcError as exc:
                 log.warning("cannot list the router's models: %s", exc.code())
                 raise unavailable("router") from None
-            self.routes = {m.id: Route(m.id, m.served_by, m.provider) for m in reply.models}
+            self.routes = {
+                m.id: Route(m.id, m.served_by, m.provider, m.provider_kind) for m in reply.models
+            }
             self._loaded_at = time.monotonic()
 
     async def get(self, model: str) -> Route | None:

@@ -21,7 +21,11 @@ from opentelemetry import trace
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from services.gateway.anthropic_format import openai_request, stop_sequences
+from services.gateway.anthropic_format import (
+    openai_request,
+    stop_sequences,
+    without_cache_control,
+)
 from services.gateway.anthropic_reply import (
     JSON,
     StreamTranslator,
@@ -133,14 +137,14 @@ async def _create(deps: ChatDeps, request: Request, request_id: str, span: trace
     body = parse_json(await request.body())
     translated = openai_request(body)
     params = chat_params(translated)
+    route = await deps.models.get(params.model)
+    if route is None or route.kind != "anthropic":
+        # Strict OpenAI-compatible servers refuse fields they do not know with a 400;
+        # only Anthropic reads cache marks (open_relay answers an unknown model).
+        translated = without_cache_control(translated)
     raw = json.dumps(translated, separators=(",", ":"), ensure_ascii=False).encode()
     relay = await open_relay(deps, request_id, caller, secret, raw, params, started_ms, span)
     headers = {"request-id": request_id, "x-request-id": request_id, **relay.headers}
-    try:
-        route = await deps.models.get(params.model)
-    except BaseException:
-        relay.close()
-        raise
     estimate = _Estimate(params, route.served_model if route else params.model)
     msg_id = message_id(request_id)
     stops = stop_sequences(body)

@@ -45,7 +45,7 @@ async def start_router(settings: Settings, listen: str | None = None) -> Running
     providers = build_providers(settings)
     recorder = UsageRecorder(settings.spool_dir, settings.addrs["metering"])
     await recorder.start()
-    servicer = RouterServicer(settings.routes(), providers, recorder)
+    servicer = RouterServicer(settings.routes(), providers, recorder, settings.max_call_seconds)
     server = await start_aio_server(
         "router",
         listen or settings.listens["router"],

@@ -18,6 +18,14 @@ from typing import Any, Protocol
 import grpc
 
 from services.router.embeddings import embed
+from services.router.endings import (
+    CallTooLong,
+    before,
+    call_too_long,
+    deadline_after,
+    next_before,
+    usage_chunk,
+)
 from services.router.providers.base import (
     INVALID_REQUEST,
     JSON,
@@ -28,7 +36,7 @@ from services.router.providers.base import (
     upstream_failed,
 )
 from tollgate import telemetry
-from tollgate.config import Route
+from tollgate.config import DEFAULT_MAX_CALL_SECONDS, Route
 from tollgate.tokens import count_chat_prompt, count_text
 from tollgate.v1 import common_pb2, metering_pb2, router_pb2, router_pb2_grpc
 
@@ -110,6 +118,7 @@ class CallRecord:
         self.generated = Generated()
         self.provider_usage: common_pb2.Usage | None = None
         self.output_sent = False
+        self.first_chunk: JSON | None = None  # its id and model name an estimated usage chunk
         self.status: metering_pb2.CallStatus = FAILED
         self.http_status = 502
         # The usage in the record sent to metering; the call's last event tells it the gateway.
@@ -122,6 +131,18 @@ class CallRecord:
     def fail(self, error: UpstreamError) -> None:
         # Once the client has seen output, the upstream has billed for it.
         self.finish(PARTIAL if self.output_sent else FAILED, error.http_status)
+
+    def estimated_usage_chunk(self) -> bytes | None:
+        """The usage chunk for a client that asked for usage when the upstream sent
+        none: what was recorded (the estimate), so the client sees what it is billed."""
+        if (
+            not self.request.include_usage
+            or self.provider_usage is not None
+            or self.recorded_usage is None
+            or self.status == FAILED
+        ):
+            return None
+        return usage_chunk(self.first_chunk, self.route.served_model, self.recorded_usage)
 
     def _prompt_estimate(self) -> int:
         if self.request.prompt_tokens_estimate > 0:
@@ -189,11 +210,16 @@ def _parse_body(raw: bytes) -> JSON:
 
 class RouterServicer(router_pb2_grpc.RouterServicer):
     def __init__(
-        self, routes: Mapping[str, Route], providers: Mapping[str, Provider], recorder: Recorder
+        self,
+        routes: Mapping[str, Route],
+        providers: Mapping[str, Provider],
+        recorder: Recorder,
+        max_call_seconds: float = DEFAULT_MAX_CALL_SECONDS,
     ) -> None:
         self._routes = dict(routes)
         self._providers = providers
         self._recorder = recorder
+        self._max_call_seconds = max_call_seconds
 
     def _record(self, record: CallRecord) -> None:
         try:
@@ -209,7 +235,9 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     ) -> router_pb2.ListModelsResponse:
         return router_pb2.ListModelsResponse(
             models=[
-                router_pb2.ModelInfo(id=r.model, served_by=r.served_model, provider=r.provider)
+                router_pb2.ModelInfo(
+                    id=r.model, served_by=r.served_model, provider=r.provider, provider_kind=r.kind
+                )
                 for r in sorted(self._routes.values(), key=lambda r: r.model)
             ]
         )
@@ -257,10 +285,11 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 "tollgate.provider": provider.name,
             },
         )
+        deadline = deadline_after(self._max_call_seconds)
         if request.stream:
-            events = self._stream(provider, call, record)
+            events = self._stream(provider, call, record, deadline)
         else:
-            events = self._complete(provider, call, record)
+            events = self._complete(provider, call, record, deadline)
         try:
             async for event in events:
                 yield event
@@ -274,12 +303,12 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             span.end()
 
     async def _complete(
-        self, provider: Provider, call: ChatCall, record: CallRecord
+        self, provider: Provider, call: ChatCall, record: CallRecord, deadline: float
     ) -> AsyncGenerator[router_pb2.ChatEvent, None]:
         error: UpstreamError | None = None
         response = b""
         try:
-            completion = await provider.complete(call)
+            completion = await before(deadline, provider.complete(call))
             record.provider_usage = completion.usage
             if completion.usage is None:
                 record.generated.add_choices(completion.data, "message")
@@ -288,6 +317,10 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         except UpstreamError as exc:
             error = exc
             record.fail(exc)
+        except CallTooLong:
+            # The upstream took the prompt and was generating: billed as partial.
+            error = call_too_long(self._max_call_seconds)
+            record.finish(PARTIAL, error.http_status)
         except asyncio.CancelledError:
             # The upstream may have taken the prompt; nothing was generated that we saw.
             record.finish(PARTIAL, CLIENT_CLOSED)
@@ -301,12 +334,14 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         yield _error_event(error) if error else router_pb2.ChatEvent(response=response)
 
     async def _stream(
-        self, provider: Provider, call: ChatCall, record: CallRecord
+        self, provider: Provider, call: ChatCall, record: CallRecord, deadline: float
     ) -> AsyncGenerator[router_pb2.ChatEvent, None]:
         error: UpstreamError | None = None
         upstream = provider.stream(call)
         try:
-            async for chunk in upstream:
+            while (chunk := await next_before(deadline, upstream)) is not None:
+                if record.first_chunk is None:
+                    record.first_chunk = chunk.data
                 if chunk.usage is not None:
                     record.provider_usage = chunk.usage  # the last one seen; never added up
                 record.generated.add_choices(chunk.data, "delta")
@@ -319,6 +354,9 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             # After output the client has a 200 stream: a broken stream is one error.
             error = upstream_failed(exc.message) if record.output_sent else exc
             record.fail(error)
+        except CallTooLong:
+            error = call_too_long(self._max_call_seconds)
+            record.finish(PARTIAL, error.http_status)
         except (asyncio.CancelledError, GeneratorExit):
             record.finish(PARTIAL, CLIENT_CLOSED)
             raise
@@ -333,5 +371,10 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 await upstream.aclose()  # closes the upstream response: it stops generating
             except Exception:
                 log.exception("closing the upstream stream of %s failed", call.request_id)
+        if error is None or record.output_sent:
+            # After a stream the client saw, before its error: the usage billed.
+            estimated = record.estimated_usage_chunk()
+            if estimated is not None:
+                yield router_pb2.ChatEvent(chunk=estimated)
         if error is not None:
             yield _error_event(error)

@@ -7,6 +7,7 @@ mid-stream stops the upstream and pays the estimate."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -249,6 +250,25 @@ def test_count_tokens_is_the_estimate_the_demo_model_bills(world: World) -> None
     reply = sdk.messages.create(model="demo", max_tokens=50, system="Briefly.", messages=ask)
     assert counted.input_tokens == reply.usage.input_tokens > 0
     assert len(rows_for(world.suite, project, 1)) == 1  # counting is not billed
+
+
+def test_cache_marks_reach_anthropic_and_no_other_upstream(world: World) -> None:
+    _, secret = world.suite.project_with_key("cache-marks", budget="10")
+    sdk = client(world, secret)
+    mark: Any = {"type": "ephemeral"}
+    system: Any = [{"type": "text", "text": "A long shared preamble.", "cache_control": mark}]
+    ask: Any = [
+        {"role": "user", "content": [{"type": "text", "text": "Hi", "cache_control": mark}]}
+    ]
+    for model, upstream in world.upstreams.items():
+        sdk.messages.create(model=model, max_tokens=20, system=system, messages=ask)
+        sent = upstream.state.requests[-1]
+        if model == "claude-mock":
+            assert sent["system"][0]["cache_control"] == mark
+            assert sent["messages"][-1]["content"][0]["cache_control"] == mark
+        else:  # strict OpenAI-compatible servers refuse fields they do not know
+            assert "cache_control" not in json.dumps(sent)
+            assert sent["messages"][-1]["content"][0]["text"] == "Hi"
 
 
 def _raw_post(world: World, secret: str, body: bytes, path: str = "/messages") -> httpx.Response:

@@ -1,5 +1,7 @@
 """Anthropic and Gemini behind the gateway, called with the OpenAI SDK: the answer is
-right, and the ledger's cost is the provider-reported usage times the price, exactly."""
+right, and the ledger's cost is the provider-reported usage times the price, exactly.
+Prompt caching through the Anthropic-format front door, with the anthropic SDK: cache
+writes, then cache reads, each billed at its own price."""
 
 from __future__ import annotations
 
@@ -7,7 +9,9 @@ import time
 from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from typing import Any
 
+import anthropic
 import openai
 import pytest
 from sqlalchemy import select
@@ -20,10 +24,11 @@ from tollgate.money import from_nano
 
 KEY = "provider-key-for-tests"
 RATE = Decimal("7.2")  # the projects are in CNY; these prices are in USD
-# (model, provider, USD per million input, output, cached input) from the default catalogue
+# (model, provider, USD per million input, output, cached input, cache write) from the
+# default catalogue; a model without a cache-write price bills writes as input.
 MODELS = [
-    ("claude-sonnet-4-5", "anthropic", Decimal(3), Decimal(15), Decimal("0.3")),
-    ("gemini-2.5-flash", "gemini", Decimal("0.3"), Decimal("2.5"), Decimal("0.03")),
+    ("claude-sonnet-4-5", "anthropic", Decimal(3), Decimal(15), Decimal("0.3"), Decimal("3.75")),
+    ("gemini-2.5-flash", "gemini", Decimal("0.3"), Decimal("2.5"), Decimal("0.03"), Decimal("0.3")),
 ]
 MESSAGES = [
     {"role": "system", "content": "Answer briefly."},
@@ -32,12 +37,18 @@ MESSAGES = [
 
 
 @pytest.fixture(scope="module")
-def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
-    anthropic = MockAnthropic(api_key=KEY).start()
+def claude() -> Iterator[MockAnthropic]:
+    mock = MockAnthropic(api_key=KEY).start()
+    yield mock
+    mock.stop()
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory: pytest.TempPathFactory, claude: MockAnthropic) -> Iterator[Suite]:
     gemini = MockGemini(api_key=KEY).start()
     config = (
         "providers:\n"
-        f"  - {{name: anthropic, kind: anthropic, base_url: '{anthropic.base_url}',"
+        f"  - {{name: anthropic, kind: anthropic, base_url: '{claude.base_url}',"
         " api_key_env: PROVIDER_KEY, models: [claude-sonnet-4-5]}\n"
         f"  - {{name: gemini, kind: gemini, base_url: '{gemini.base_url}',"
         " api_key_env: PROVIDER_KEY, models: [gemini-2.5-flash]}\n"
@@ -48,7 +59,6 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
     )
     yield running
     stop_suite(running)
-    anthropic.stop()
     gemini.stop()
 
 
@@ -62,19 +72,26 @@ def rows_for(suite: Suite, project: str, count: int) -> list:  # type: ignore[ty
         time.sleep(0.05)
 
 
-def expected_cost(row, prices: tuple[Decimal, Decimal, Decimal]) -> Decimal:  # type: ignore[no-untyped-def]
-    input_price, output_price, cached_price = prices
+def expected_cost(row, prices: tuple[Decimal, Decimal, Decimal, Decimal]) -> Decimal:  # type: ignore[no-untyped-def]
+    input_price, output_price, cached_price, write_price = prices
     usd = (
-        (row.prompt_tokens - row.cached_tokens) * input_price
+        (row.prompt_tokens - row.cached_tokens - row.cache_write_tokens) * input_price
         + row.cached_tokens * cached_price
+        + row.cache_write_tokens * write_price
         + row.completion_tokens * output_price
     ) / 10**6
     return (usd * RATE).quantize(Decimal("1e-9"), rounding=ROUND_HALF_UP)
 
 
-@pytest.mark.parametrize(("model", "provider", "inp", "out", "cached"), MODELS)
+@pytest.mark.parametrize(("model", "provider", "inp", "out", "cached", "write"), MODELS)
 def test_chat_streaming_and_tools_bill_the_provider_usage_exactly(
-    suite: Suite, model: str, provider: str, inp: Decimal, out: Decimal, cached: Decimal
+    suite: Suite,
+    model: str,
+    provider: str,
+    inp: Decimal,
+    out: Decimal,
+    cached: Decimal,
+    write: Decimal,
 ) -> None:
     project, secret = suite.project_with_key(f"via-{provider}")
     sdk = openai.OpenAI(base_url=suite.base_url, api_key=secret, max_retries=0)
@@ -113,5 +130,53 @@ def test_chat_streaming_and_tools_bill_the_provider_usage_exactly(
         reply.usage.completion_tokens,
     )
     for row in rows:
-        assert from_nano(row.cost_nano) == expected_cost(row, (inp, out, cached))
+        assert from_nano(row.cost_nano) == expected_cost(row, (inp, out, cached, write))
         assert row.cost_nano > 0
+
+
+def test_anthropic_prompt_caching_bills_cache_writes_then_cache_reads(
+    suite: Suite, claude: MockAnthropic
+) -> None:
+    """The anthropic SDK marks a long system prompt with cache_control twice, through
+    /v1/messages to the Anthropic upstream: the first call writes the cache, the
+    second (streamed) reads it, and each ledger row is priced part by part, exactly."""
+    project, secret = suite.project_with_key("prompt-cache")
+    root = suite.base_url.removesuffix("/v1")
+    sdk = anthropic.Anthropic(base_url=root, api_key=secret, max_retries=0)
+    system: Any = [
+        {
+            "type": "text",
+            "text": "You answer questions about tollgate's billing rules. " * 40,
+            "cache_control": {"type": "ephemeral"},
+        }
+    ]
+    first = sdk.messages.create(
+        model="claude-sonnet-4-5",
+        max_tokens=200,
+        system=system,
+        messages=[{"role": "user", "content": "How are cache writes priced?"}],
+    )
+    written = first.usage.cache_creation_input_tokens
+    assert written and written > 200 and not first.usage.cache_read_input_tokens
+    with sdk.messages.stream(
+        model="claude-sonnet-4-5",
+        max_tokens=200,
+        system=system,
+        messages=[{"role": "user", "content": "And cache reads?"}],
+    ) as stream:
+        second = stream.get_final_message()
+    assert second.usage.cache_read_input_tokens == written
+    assert not second.usage.cache_creation_input_tokens
+
+    # The marks reached Anthropic on the system block they were set on.
+    sent = [r for r in claude.state.requests if isinstance(r.get("system"), list)]
+    assert [r["system"] for r in sent] == [system, system]
+    rows = rows_for(suite, project, 2)
+    assert [(r.cache_write_tokens, r.cached_tokens) for r in rows] == [(written, 0), (0, written)]
+    assert all(r.usage_source == "provider" and r.status == "ok" for r in rows)
+    assert rows[0].prompt_tokens == first.usage.input_tokens + written
+    prices = MODELS[0][2:]
+    for row in rows:
+        assert from_nano(row.cost_nano) == expected_cost(row, prices)
+    # A write costs more than input, a read less: the rows are priced part by part.
+    assert rows[0].cost_nano > 0 and rows[1].cost_nano > 0

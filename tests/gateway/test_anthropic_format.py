@@ -237,3 +237,103 @@ def test_bad_requests_are_400s_naming_the_field(body: dict[str, Any], param: str
         openai_request(body)
     assert (info.value.status, info.value.param) == (400, param)
     assert info.value.message.startswith(param + ":")
+
+
+# --- prompt caching: cache_control rides on the OpenAI item each block becomes ---------------
+
+MARK = {"type": "ephemeral"}
+
+
+def test_cache_control_is_carried_onto_the_openai_parts_and_tools() -> None:
+    body: dict[str, Any] = {
+        "model": "claude-x",
+        "max_tokens": 10,
+        "system": [
+            {"type": "text", "text": "Long rules.", "cache_control": MARK},
+            {"type": "text", "text": "More."},
+        ],
+        "tools": [{"name": "f", "input_schema": {"type": "object"}, "cache_control": MARK}],
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "Doc", "cache_control": MARK},
+                    {
+                        "type": "image",
+                        "source": {"type": "url", "url": "https://x.test/a.png"},
+                        "cache_control": MARK,
+                    },
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "text", "text": "Calling.", "cache_control": MARK},
+                    {
+                        "type": "tool_use",
+                        "id": "t1",
+                        "name": "f",
+                        "input": {},
+                        "cache_control": MARK,
+                    },
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "t1",
+                        "content": "ok",
+                        "cache_control": MARK,
+                    }
+                ],
+            },
+        ],
+    }
+    out = openai_request(body)
+    system, user, assistant, tool = out["messages"]
+    assert system == {
+        "role": "system",
+        "content": [
+            {"type": "text", "text": "Long rules.", "cache_control": MARK},
+            {"type": "text", "text": "More."},
+        ],
+    }
+    assert [p["cache_control"] for p in user["content"]] == [MARK, MARK]
+    assert assistant["content"] == [{"type": "text", "text": "Calling.", "cache_control": MARK}]
+    assert assistant["tool_calls"][0]["cache_control"] == MARK
+    assert tool == {
+        "role": "tool",
+        "tool_call_id": "t1",
+        "content": [{"type": "text", "text": "ok", "cache_control": MARK}],
+    }
+    assert out["tools"][0]["cache_control"] == MARK
+
+
+def test_without_cache_control_system_and_assistant_text_stay_strings() -> None:
+    body = {
+        "model": "claude-x",
+        "max_tokens": 10,
+        "system": [{"type": "text", "text": "A"}, {"type": "text", "text": "B"}],
+        "messages": [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": [{"type": "text", "text": "Yo"}]},
+        ],
+    }
+    out = openai_request(body)
+    assert out["messages"][0] == {"role": "system", "content": "A\n\nB"}
+    assert out["messages"][2] == {"role": "assistant", "content": "Yo"}
+
+
+def test_a_cache_control_that_is_not_an_object_is_a_400() -> None:
+    body = {
+        "model": "claude-x",
+        "max_tokens": 10,
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "x", "cache_control": 1}]}
+        ],
+    }
+    with pytest.raises(ApiError) as error:
+        openai_request(body)
+    assert error.value.status == 400 and error.value.param == "messages.0.content.0.cache_control"

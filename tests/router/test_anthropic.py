@@ -351,7 +351,8 @@ def test_response_translation() -> None:
         "prompt_tokens": 115,
         "completion_tokens": 20,
         "total_tokens": 135,
-        "prompt_tokens_details": {"cached_tokens": 100},
+        # cache writes under OpenRouter's name, so an OpenAI client sees them too
+        "prompt_tokens_details": {"cached_tokens": 100, "cache_write_tokens": 5},
     }
     # prompt_tokens is the whole input (10 + 100 read + 5 written); each part has its price.
     assert completion.usage == common_pb2.Usage(
@@ -827,7 +828,10 @@ def test_streamed_cache_creation_tokens_land_in_cache_write_tokens(
     assert last.usage == CACHE_WRITE_USAGE
     # The client still sees OpenAI's usage block: the whole input, and the cache reads.
     assert last.data["usage"]["prompt_tokens"] == 2090
-    assert last.data["usage"]["prompt_tokens_details"] == {"cached_tokens": 30}
+    assert last.data["usage"]["prompt_tokens_details"] == {
+        "cached_tokens": 30,
+        "cache_write_tokens": 2048,
+    }
 
 
 def test_the_router_records_cache_write_tokens() -> None:

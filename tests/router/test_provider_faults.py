@@ -172,10 +172,25 @@ def test_missing_usage_is_estimated_from_what_was_generated(
 ) -> None:
     outcome = serve(stream, omit_usage=True)
     assert not outcome.events.errors and outcome.text == FULL_REPLY
-    assert all("usage" not in chunk for chunk in outcome.events.chunks)
     record = outcome.record
     assert (record.status, record.usage_source) == (OK, ESTIMATED)
     assert record.usage == _estimated(FULL_REPLY, kind.model)
+    if stream:  # the client asked for usage: it gets what it is billed, last
+        assert_estimated_usage_chunk_last(outcome.events.chunks, record.usage)
+
+
+def assert_estimated_usage_chunk_last(
+    chunks: list[dict[str, Any]], billed: common_pb2.Usage
+) -> None:
+    *text_chunks, last = chunks
+    assert all("usage" not in chunk for chunk in text_chunks)
+    assert last["choices"] == [] and last["object"] == "chat.completion.chunk"
+    assert last["id"] == text_chunks[0]["id"] and last["model"] == text_chunks[0]["model"]
+    assert last["usage"] == {
+        "prompt_tokens": billed.prompt_tokens,
+        "completion_tokens": billed.completion_tokens,
+        "total_tokens": billed.prompt_tokens + billed.completion_tokens,
+    }
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
@@ -208,6 +223,7 @@ def test_a_stream_cut_mid_way_is_partial_and_estimated(
     record = outcome.record
     assert (record.status, record.usage_source) == (PARTIAL, ESTIMATED)
     assert record.usage == _estimated(got, kind.model)
+    assert_estimated_usage_chunk_last(outcome.events.chunks, record.usage)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])

@@ -207,7 +207,11 @@ def test_an_unexpected_exception_is_a_generic_502(stream: bool) -> None:
 def test_an_exception_after_output_is_partial() -> None:
     chunks = [{"choices": [{"index": 0, "delta": {"content": "hello there"}}]}]
     events, recorder = _serve(ScriptedProvider(chunks, RuntimeError("x")), stream=True)
-    assert len(events.chunks) == 1 and events.errors[0].code == "upstream_error"
+    assert events.errors[0].code == "upstream_error"
     (record,) = recorder.records
     assert record.status == metering_pb2.CALL_STATUS_PARTIAL
     assert record.usage.completion_tokens == 2  # "hello there"
+    # The client asked for usage: before the error, the estimate it is billed.
+    text, usage = events.chunks
+    assert text == chunks[0] and usage["choices"] == []
+    assert usage["usage"]["completion_tokens"] == 2

@@ -229,15 +229,17 @@ def test_upstream_error_mapping(
     run(scenario())
 
 
-@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(("stream", "include_usage"), [(False, False), (True, False), (True, True)])
 def test_missing_upstream_usage_is_counted(
-    tmp_path: Path, metering: FakeMetering, upstreams: Upstreams, stream: bool
+    tmp_path: Path, metering: FakeMetering, upstreams: Upstreams, stream: bool, include_usage: bool
 ) -> None:
     upstream = upstreams(omit_usage=True)
 
     async def scenario() -> None:
         async with running_router(_settings(tmp_path, metering, upstream)) as router:
-            body = {"model": "gpt-test", "messages": MESSAGES, "stream": stream}
+            body: dict[str, Any] = {"model": "gpt-test", "messages": MESSAGES, "stream": stream}
+            if include_usage:
+                body["stream_options"] = {"include_usage": True}
             request = router.request(body, prompt_tokens_estimate=42)
             events = await router.call(request)
             content = (
@@ -251,6 +253,21 @@ def test_missing_upstream_usage_is_counted(
             assert record.usage == common_pb2.Usage(
                 prompt_tokens=42, completion_tokens=count_text(content, "gpt-test")
             )
+            # A client that asked for usage gets the estimate it is billed, last;
+            # one that did not gets no usage chunk.
+            usage_chunks = [c for c in events.chunks if "usage" in c]
+            if include_usage:
+                assert usage_chunks == [events.chunks[-1]]
+                assert events.chunks[-1]["choices"] == []
+                assert events.chunks[-1]["usage"] == {
+                    "prompt_tokens": 42,
+                    "completion_tokens": record.usage.completion_tokens,
+                    "total_tokens": 42 + record.usage.completion_tokens,
+                }
+            else:
+                assert usage_chunks == []
+            (usage,) = events.usages
+            assert usage == record.usage  # the gateway's usage event is unchanged
         metering.assert_each_once()
 
     run(scenario())

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from tollgate import admin
-from tollgate.cli import alerts, budgets, limits, prices, reports
+from tollgate.cli import alerts, budgets, limits, mock_upstream, prices, reports
 from tollgate.cli.common import add_command
 from tollgate.cli.common import engine_for as _engine
 from tollgate.config import ConfigError, Settings, load_settings
@@ -98,7 +98,8 @@ def cmd_key_list(settings: Settings, args: argparse.Namespace) -> int:
     keys = admin.list_keys(_engine(settings), args.project)
     print(f"{'ID':<22} {'PREFIX':<14} {'NAME':<20} {'CREATED':<20} STATUS")
     for k in keys:
-        status = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "active"
+        since = k.revoked_at or k.paused_at
+        status = f"{k.status} {since:%Y-%m-%d %H:%M}" if since else k.status
         created = f"{k.created_at:%Y-%m-%d %H:%M}"
         print(f"{k.id:<22} {k.prefix + '…':<14} {k.name:<20} {created:<20} {status}")
     return 0
@@ -112,10 +113,7 @@ def cmd_key_revoke(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_mock_upstream(args: argparse.Namespace) -> int:
     """Needs no settings: it is a stand-in upstream, not part of the suite."""
-    from tollgate import mockupstream
-
-    mockupstream.run(args.host, args.port, latency_ms=args.latency_ms)
-    return 0
+    return mock_upstream.run(args)
 
 
 def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
@@ -169,11 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
     for topic in TOPICS:
         topic.register(sub)
 
-    p = sub.add_parser("mock-upstream", help="a local OpenAI-compatible test upstream")
+    p = sub.add_parser(
+        "mock-upstream", help="a local test upstream (OpenAI, Anthropic or Gemini format)"
+    )
     p.set_defaults(fn=None)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=9000)
-    p.add_argument("--latency-ms", type=float, default=0.0)
+    mock_upstream.add_arguments(p)
     return parser
 
 

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from tollgate.v1 import common_pb2 as tollgate_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tollgate/v1/router.proto\x12\x0btollgate.v1\x1a\x18tollgate/v1/common.proto\"\xc6\x01\n\x0b\x43hatRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12#\n\x06\x63\x61ller\x18\x02 \x01(\x0b\x32\x13.tollgate.v1.Caller\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0e\n\x06stream\x18\x04 \x01(\x08\x12\x15\n\rinclude_usage\x18\x05 \x01(\x08\x12\x0c\n\x04\x62ody\x18\x06 \x01(\x0c\x12\x1e\n\x16prompt_tokens_estimate\x18\x07 \x01(\x03\x12\x1a\n\x12started_at_unix_ms\x18\x08 \x01(\x03\"\x83\x01\n\tChatEvent\x12\x12\n\x08response\x18\x01 \x01(\x0cH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x12#\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.tollgate.v1.ErrorH\x00\x12#\n\x05usage\x18\x04 \x01(\x0b\x32\x12.tollgate.v1.UsageH\x00\x42\x07\n\x05\x65vent\"\x13\n\x11ListModelsRequest\"<\n\tModelInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tserved_by\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\"<\n\x12ListModelsResponse\x12&\n\x06models\x18\x01 \x03(\x0b\x32\x16.tollgate.v1.ModelInfo\"\xa0\x01\n\x0c\x45mbedRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12#\n\x06\x63\x61ller\x18\x02 \x01(\x0b\x32\x13.tollgate.v1.Caller\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0c\n\x04\x62ody\x18\x04 \x01(\x0c\x12\x1e\n\x16prompt_tokens_estimate\x18\x05 \x01(\x03\x12\x1a\n\x12started_at_unix_ms\x18\x06 \x01(\x03\"N\n\rEmbedResponse\x12\x0e\n\x04\x62ody\x18\x01 \x01(\x0cH\x00\x12#\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x12.tollgate.v1.ErrorH\x00\x42\x08\n\x06result2\xdd\x01\n\x06Router\x12\x44\n\x0e\x43hatCompletion\x12\x18.tollgate.v1.ChatRequest\x1a\x16.tollgate.v1.ChatEvent0\x01\x12M\n\nListModels\x12\x1e.tollgate.v1.ListModelsRequest\x1a\x1f.tollgate.v1.ListModelsResponse\x12>\n\x05\x45mbed\x12\x19.tollgate.v1.EmbedRequest\x1a\x1a.tollgate.v1.EmbedResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tollgate/v1/router.proto\x12\x0btollgate.v1\x1a\x18tollgate/v1/common.proto\"\xc6\x01\n\x0b\x43hatRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12#\n\x06\x63\x61ller\x18\x02 \x01(\x0b\x32\x13.tollgate.v1.Caller\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0e\n\x06stream\x18\x04 \x01(\x08\x12\x15\n\rinclude_usage\x18\x05 \x01(\x08\x12\x0c\n\x04\x62ody\x18\x06 \x01(\x0c\x12\x1e\n\x16prompt_tokens_estimate\x18\x07 \x01(\x03\x12\x1a\n\x12started_at_unix_ms\x18\x08 \x01(\x03\"\x83\x01\n\tChatEvent\x12\x12\n\x08response\x18\x01 \x01(\x0cH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x12#\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.tollgate.v1.ErrorH\x00\x12#\n\x05usage\x18\x04 \x01(\x0b\x32\x12.tollgate.v1.UsageH\x00\x42\x07\n\x05\x65vent\"\x13\n\x11ListModelsRequest\"S\n\tModelInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tserved_by\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x15\n\rprovider_kind\x18\x04 \x01(\t\"<\n\x12ListModelsResponse\x12&\n\x06models\x18\x01 \x03(\x0b\x32\x16.tollgate.v1.ModelInfo\"\xa0\x01\n\x0c\x45mbedRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12#\n\x06\x63\x61ller\x18\x02 \x01(\x0b\x32\x13.tollgate.v1.Caller\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0c\n\x04\x62ody\x18\x04 \x01(\x0c\x12\x1e\n\x16prompt_tokens_estimate\x18\x05 \x01(\x03\x12\x1a\n\x12started_at_unix_ms\x18\x06 \x01(\x03\"N\n\rEmbedResponse\x12\x0e\n\x04\x62ody\x18\x01 \x01(\x0cH\x00\x12#\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x12.tollgate.v1.ErrorH\x00\x42\x08\n\x06result2\xdd\x01\n\x06Router\x12\x44\n\x0e\x43hatCompletion\x12\x18.tollgate.v1.ChatRequest\x1a\x16.tollgate.v1.ChatEvent0\x01\x12M\n\nListModels\x12\x1e.tollgate.v1.ListModelsRequest\x1a\x1f.tollgate.v1.ListModelsResponse\x12>\n\x05\x45mbed\x12\x19.tollgate.v1.EmbedRequest\x1a\x1a.tollgate.v1.EmbedResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,13 +39,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTMODELSREQUEST']._serialized_start=402
   _globals['_LISTMODELSREQUEST']._serialized_end=421
   _globals['_MODELINFO']._serialized_start=423
-  _globals['_MODELINFO']._serialized_end=483
-  _globals['_LISTMODELSRESPONSE']._serialized_start=485
-  _globals['_LISTMODELSRESPONSE']._serialized_end=545
-  _globals['_EMBEDREQUEST']._serialized_start=548
-  _globals['_EMBEDREQUEST']._serialized_end=708
-  _globals['_EMBEDRESPONSE']._serialized_start=710
-  _globals['_EMBEDRESPONSE']._serialized_end=788
-  _globals['_ROUTER']._serialized_start=791
-  _globals['_ROUTER']._serialized_end=1012
+  _globals['_MODELINFO']._serialized_end=506
+  _globals['_LISTMODELSRESPONSE']._serialized_start=508
+  _globals['_LISTMODELSRESPONSE']._serialized_end=568
+  _globals['_EMBEDREQUEST']._serialized_start=571
+  _globals['_EMBEDREQUEST']._serialized_end=731
+  _globals['_EMBEDRESPONSE']._serialized_start=733
+  _globals['_EMBEDRESPONSE']._serialized_end=811
+  _globals['_ROUTER']._serialized_start=814
+  _globals['_ROUTER']._serialized_end=1035
 # @@protoc_insertion_point(module_scope)

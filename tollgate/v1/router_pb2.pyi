@@ -44,14 +44,16 @@ class ListModelsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("id", "served_by", "provider")
+    __slots__ = ("id", "served_by", "provider", "provider_kind")
     ID_FIELD_NUMBER: _ClassVar[int]
     SERVED_BY_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_KIND_FIELD_NUMBER: _ClassVar[int]
     id: str
     served_by: str
     provider: str
-    def __init__(self, id: _Optional[str] = ..., served_by: _Optional[str] = ..., provider: _Optional[str] = ...) -> None: ...
+    provider_kind: str
+    def __init__(self, id: _Optional[str] = ..., served_by: _Optional[str] = ..., provider: _Optional[str] = ..., provider_kind: _Optional[str] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
     __slots__ = ("models",)

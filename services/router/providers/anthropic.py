@@ -7,7 +7,11 @@ http(s) URLs as url sources); assistant `tool_calls` become `tool_use` blocks an
 `tool` messages `tool_result` blocks; `tools`, `tool_choice` ("none" omits the tools),
 `parallel_tool_calls: false`, `stop`, `temperature`, `top_p`, `max_tokens` /
 `max_completion_tokens` (4096 when the client sent none), `stream` and `user`
-(as `metadata.user_id`).
+(as `metadata.user_id`). A `cache_control` object on a content part, tool, tool call
+or message (LiteLLM's and OpenRouter's convention) becomes Anthropic's `cache_control`
+on the block it turns into (a message's on its last block); marked system parts keep
+`system` a list of text blocks. Cache writes are reported to the client as
+`prompt_tokens_details.cache_write_tokens` (as OpenRouter does).
 
 `n` above 1 is refused (Anthropic makes one choice), and so are `temperature` above 1
 (Anthropic's range is 0 to 1) and messages with no content. Every other OpenAI field is
@@ -82,11 +86,14 @@ def openai_usage(usage: JSON) -> tuple[JSON, common_pb2.Usage]:
     cache_write = _count(usage.get("cache_creation_input_tokens"))
     prompt = _count(usage.get("input_tokens")) + cache_read + cache_write
     completion = _count(usage.get("output_tokens"))
+    details = {"cached_tokens": cache_read}
+    if cache_write:
+        details["cache_write_tokens"] = cache_write  # OpenRouter's name for cache writes
     block = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": cache_read},
+        "prompt_tokens_details": details,
     }
     proto = common_pb2.Usage(
         prompt_tokens=prompt,

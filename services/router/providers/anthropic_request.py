@@ -23,6 +23,26 @@ def dumps(data: JSON) -> bytes:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+# --- prompt caching: `cache_control` as LiteLLM and OpenRouter carry it ---------------------
+# An OpenAI content part, tool, tool call or message may hold Anthropic's `cache_control`
+# object; it goes on the Anthropic block it becomes (a message's on its last block).
+
+
+def _cache_control(item: Any, param: str) -> JSON | None:
+    control = item.get("cache_control") if isinstance(item, dict) else None
+    if control is None:
+        return None
+    if not isinstance(control, dict):
+        raise _invalid('cache_control must be an object, e.g. {"type": "ephemeral"}.', param)
+    return control
+
+
+def _cached(block: JSON, source: Any, param: str = "messages") -> JSON:
+    """`block` with the `cache_control` of the OpenAI item it came from, if any."""
+    control = _cache_control(source, param)
+    return block if control is None else {**block, "cache_control": control}
+
+
 # --- request: OpenAI -> Anthropic ---------------------------------------------------------
 
 
@@ -68,9 +88,9 @@ def _content_blocks(content: Any) -> list[JSON]:
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text" and isinstance(part.get("text"), str):
             if part["text"]:
-                blocks.append({"type": "text", "text": part["text"]})
+                blocks.append(_cached({"type": "text", "text": part["text"]}, part))
         elif kind == "image_url":
-            blocks.append(_image_block(part))
+            blocks.append(_cached(_image_block(part), part))
         else:
             raise _invalid(f"Content parts of type {kind!r} are not supported by this model.")
     return blocks
@@ -89,22 +109,50 @@ def _tool_use_blocks(tool_calls: Any) -> list[JSON]:
             parsed = json.loads(arguments) if isinstance(arguments, str) else arguments
         except ValueError:
             raise _invalid("Tool call arguments must be JSON.") from None
-        blocks.append(
-            {
-                "type": "tool_use",
-                "id": call.get("id"),
-                "name": function.get("name"),
-                "input": parsed if isinstance(parsed, dict) else {},
-            }
-        )
+        block = {
+            "type": "tool_use",
+            "id": call.get("id"),
+            "name": function.get("name"),
+            "input": parsed if isinstance(parsed, dict) else {},
+        }
+        blocks.append(_cached(block, call))
     return blocks
 
 
-def _messages(messages: Any) -> tuple[str, list[JSON]]:
-    """The joined system prompt and the turns, consecutive turns of one role merged."""
+def _system_blocks(message: JSON) -> list[JSON]:
+    """A system message as text blocks, keeping each part's `cache_control`."""
+    content = message.get("content")
+    parts = [{"type": "text", "text": content}] if isinstance(content, str) else content
+    blocks = [
+        _cached({"type": "text", "text": part["text"]}, part)
+        for part in (parts if isinstance(parts, list) else [])
+        if isinstance(part, dict) and isinstance(part.get("text"), str) and part["text"]
+    ]
+    return _cached_last(blocks, message)
+
+
+def _cached_last(blocks: list[JSON], message: JSON) -> list[JSON]:
+    """A message-level `cache_control` (LiteLLM's form) marks its last block."""
+    if blocks and _cache_control(message, "messages") is not None:
+        blocks[-1] = _cached(blocks[-1], message)
+    return blocks
+
+
+def _tool_result_control(message: JSON) -> JSON | None:
+    content = message.get("content")
+    for part in reversed(content) if isinstance(content, list) else []:
+        if (control := _cache_control(part, "messages")) is not None:
+            return control
+    return _cache_control(message, "messages")
+
+
+def _messages(messages: Any) -> tuple[str | list[JSON], list[JSON]]:
+    """The system prompt (joined text, or text blocks when any part is marked for
+    caching) and the turns, consecutive turns of one role merged."""
     if not isinstance(messages, list) or not messages:
         raise _invalid("messages must be a non-empty list.")
     system: list[str] = []
+    system_blocks: list[JSON] = []
     turns: list[JSON] = []
     for message in messages:
         if not isinstance(message, dict):
@@ -113,15 +161,19 @@ def _messages(messages: Any) -> tuple[str, list[JSON]]:
         content = message.get("content")
         if role in ("system", "developer"):
             system.append(_text_of(content))
+            system_blocks.extend(_system_blocks(message))
             continue
         if role == "user":
-            blocks = _content_blocks(content)
+            blocks = _cached_last(_content_blocks(content), message)
         elif role == "assistant":
             blocks = _content_blocks(content) + _tool_use_blocks(message.get("tool_calls"))
+            blocks = _cached_last(blocks, message)
         elif role == "tool":
             role = "user"
             result = {"type": "tool_result", "tool_use_id": message.get("tool_call_id")}
-            blocks = [{**result, "content": _text_of(content)}]
+            result["content"] = _text_of(content)
+            control = _tool_result_control(message)
+            blocks = [result if control is None else {**result, "cache_control": control}]
         else:
             raise _invalid(f"Messages with role {role!r} are not supported by this model.")
         if not blocks:
@@ -132,6 +184,8 @@ def _messages(messages: Any) -> tuple[str, list[JSON]]:
             turns.append({"role": role, "content": blocks})
     if not turns:
         raise _invalid("The messages have no content to send.")
+    if any("cache_control" in block for block in system_blocks):
+        return system_blocks, turns
     return "\n\n".join(s for s in system if s), turns
 
 
@@ -145,7 +199,7 @@ def _tools(tools: Any) -> list[JSON]:
         if function.get("description"):
             entry["description"] = function["description"]
         entry["input_schema"] = function.get("parameters") or {"type": "object", "properties": {}}
-        out.append(entry)
+        out.append(_cached(entry, tool, "tools"))
     return out
 
 

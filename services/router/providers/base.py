@@ -141,12 +141,14 @@ def usage_from(data: JSON) -> common_pb2.Usage | None:
         return None
     prompt_details = usage.get("prompt_tokens_details")
     completion_details = usage.get("completion_tokens_details")
+    if not isinstance(prompt_details, dict):
+        prompt_details = {}
     return common_pb2.Usage(
         prompt_tokens=_int(usage.get("prompt_tokens")),
         completion_tokens=_int(usage.get("completion_tokens")),
-        cached_tokens=_int(prompt_details.get("cached_tokens"))
-        if isinstance(prompt_details, dict)
-        else 0,
+        cached_tokens=_int(prompt_details.get("cached_tokens")),
+        # OpenRouter's (and tollgate's Anthropic provider's) count of cache writes.
+        cache_write_tokens=_int(prompt_details.get("cache_write_tokens")),
         reasoning_tokens=_int(completion_details.get("reasoning_tokens"))
         if isinstance(completion_details, dict)
         else 0,
