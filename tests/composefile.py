@@ -1,5 +1,6 @@
-"""A model of docker-compose.yml and the Dockerfile, for tests/test_compose.py:
-the files parsed, compose's interpolation, and the variable names the code reads."""
+"""A model of docker-compose.yml and the Dockerfile, for tests/test_compose*.py and
+tests/test_dockerfile.py: the files parsed, compose's interpolation, and the variable
+names the code reads."""
 
 from __future__ import annotations
 

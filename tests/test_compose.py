@@ -4,28 +4,20 @@ No Docker engine runs where the tests run, so nothing is built or started: the f
 are read as plain YAML and text, and checked against what the code reads (variable
 names scanned from the source, each container's environment fed to `load_settings`).
 Renaming a variable, a port or a service in the code makes these tests fail until the
-deployment files follow.
+deployment files follow. The healthchecks are run in test_compose_healthchecks.py, and
+the image's build is checked in test_dockerfile.py.
 """
 
 from __future__ import annotations
 
-import http.server
 import importlib
 import json
 import re
 import shlex
-import subprocess
-import sys
-import threading
-from collections.abc import Iterator
-from concurrent import futures
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
-import grpc
 import pytest
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from sqlalchemy.engine import make_url
 
 from tests.composefile import (
@@ -40,11 +32,9 @@ from tests.composefile import (
     INTERPOLATION,
     NOT_YET_READ,
     PYPROJECT,
-    ROOT,
     SCRIPT,
     SERVICES,
     TOLLGATE_SERVICES,
-    _argv,
     _map_strings,
     _port_of,
     compose,
@@ -52,7 +42,6 @@ from tests.composefile import (
     container_env,
     depends_on,
     dial_target,
-    dockerfile,
     effective_argv,
     final_stage,
     healthcheck_argv,
@@ -65,7 +54,6 @@ from tests.composefile import (
     settings_reads,
     waits_for,
 )
-from tollgate.config import load_settings
 
 
 def test_the_scan_finds_every_variable_load_settings_reads() -> None:
@@ -297,164 +285,3 @@ def _usages(text: str) -> list[tuple[str, str]]:
             name = parts["name"] if parts else match["bare"]
             found.append((name, (parts["op"] or "") + (parts["arg"] or "") if parts else ""))
     return found
-
-
-# --- the healthchecks work ---------------------------------------------------------
-
-
-def _run(argv: list[str], arg: str) -> int:
-    command = [sys.executable, "-c", argv[2], arg]
-    return subprocess.run(command, capture_output=True, timeout=30).returncode
-
-
-@pytest.fixture
-def health_server() -> Iterator[tuple[grpc.Server, health.HealthServicer, int]]:
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    yield server, servicer, port
-    server.stop(None)
-
-
-@pytest.mark.parametrize("name", GRPC_ONLY)
-def test_grpc_healthcheck_passes_only_while_serving(
-    name: str, health_server: tuple[grpc.Server, health.HealthServicer, int]
-) -> None:
-    server, servicer, port = health_server
-    argv, addr = healthcheck_argv(name), f"127.0.0.1:{port}"
-    servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    assert _run(argv, addr) == 0
-    servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
-    assert _run(argv, addr) != 0
-    server.stop(None).wait()
-    assert _run(argv, addr) != 0
-
-
-def test_gateway_healthcheck_passes_only_on_http_ok() -> None:
-    argv = healthcheck_argv("gateway")
-    status = {"code": 200}
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(status["code"] if self.path == "/healthz" else 404)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = urlsplit(argv[3])._replace(netloc=f"127.0.0.1:{server.server_port}").geturl()
-        assert _run(argv, url) == 0
-        status["code"] = 503
-        assert _run(argv, url) != 0
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def test_the_gateway_serves_the_path_its_healthcheck_asks_for() -> None:
-    sources = [p.read_text() for p in (ROOT / "services" / "gateway").glob("**/*.py")]
-    if not sources:
-        pytest.skip("services/gateway has no code yet")
-    path = urlsplit(healthcheck_argv("gateway")[3]).path
-    assert any(f'"{path}"' in text or f"'{path}'" in text for text in sources), path
-
-
-# --- the Dockerfile ----------------------------------------------------------------
-
-
-def test_dockerfile_builds_on_python_311() -> None:
-    stages: set[str] = set()
-    for _, keyword, args in dockerfile():
-        if keyword == "FROM":
-            image, *alias = args.split()
-            assert image in stages or image.startswith("python:3.11"), image
-            stages.update(alias[1:] if alias and alias[0].upper() == "AS" else [])
-    assert dockerfile() and dockerfile()[0][1] == "FROM"
-
-
-def test_dockerfile_copies_the_project_and_pip_installs_it() -> None:
-    copied: set[int] = set()
-    installed = []
-    for stage, keyword, args in dockerfile():
-        sources = [a for a in args.split()[:-1] if not a.startswith("--")]
-        if keyword == "COPY" and ("." in sources or "pyproject.toml" in sources):
-            copied.add(stage)
-        if keyword == "RUN" and re.search(r"pip install (?:[^&;|]* )?\.(?:\s|$)", args):
-            installed.append(stage in copied)
-    assert installed and all(installed), "no `pip install .` after copying the project"
-
-
-def test_image_runs_as_a_non_root_user() -> None:
-    users = final_stage("USER")
-    assert users, "the final stage sets no USER: the services would run as root"
-    assert users[-1].split(":")[0] not in ("root", "0")
-
-
-def test_image_sets_the_tollgate_home() -> None:
-    home = image_env().get("TOLLGATE_HOME")
-    assert home == "/var/lib/tollgate"
-    assert load_settings(image_env()).home == Path(home), "the code no longer reads it"
-
-
-def test_image_default_command_is_the_console_script() -> None:
-    entrypoint = [_argv(a) for a in final_stage("ENTRYPOINT")]
-    cmd = [_argv(a) for a in final_stage("CMD")]
-    argv = (entrypoint[-1] if entrypoint else []) + (cmd[-1] if cmd else [])
-    assert argv and argv[0] == SCRIPT and SCRIPT in PYPROJECT["project"]["scripts"], argv
-
-
-def _docker_glob(pattern: str) -> re.Pattern[str]:
-    """A .dockerignore pattern (Go's filepath.Match plus `**`) as a regex."""
-    regex, i = "", 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            regex, i = regex + "(?:.*/)?", i + 3
-        elif pattern.startswith("**", i):
-            regex, i = regex + ".*", i + 2
-        elif pattern[i] in "*?":
-            regex, i = regex + ("[^/]*" if pattern[i] == "*" else "[^/]"), i + 1
-        elif pattern[i] == "[":
-            end = pattern.index("]", i)
-            regex, i = regex + pattern[i : end + 1].replace("[!", "[^"), end + 1
-        else:
-            regex, i = regex + re.escape(pattern[i]), i + 1
-    return re.compile(regex)
-
-
-def _ignored(path: str, patterns: list[str]) -> bool:
-    """Docker's rule: the last matching pattern wins, and a pattern that matches a
-    directory takes everything below it."""
-    parts = path.split("/")
-    prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
-    ignored = False
-    for pattern in patterns:
-        glob = _docker_glob(pattern.removeprefix("!").strip("/"))
-        if any(glob.fullmatch(prefix) for prefix in prefixes):
-            ignored = not pattern.startswith("!")
-    return ignored
-
-
-def test_build_context_holds_the_project_and_not_the_local_state() -> None:
-    patterns = [
-        line.strip()
-        for line in (ROOT / ".dockerignore").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
-    needed = ["pyproject.toml"]
-    for include in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]:
-        for package in ROOT.glob(include.rstrip("*") + "*/__init__.py"):
-            needed += [
-                str(p.relative_to(ROOT))
-                for p in package.parent.rglob("*")
-                if p.is_file() and "__pycache__" not in p.parts
-            ]
-    assert any(n.startswith("tollgate/") for n in needed), "found no package to install"
-    left_out = [path for path in needed if _ignored(path, patterns)]
-    assert not left_out, f".dockerignore drops what `pip install .` needs: {left_out[:5]}"
-    for local in (".venv/bin/python", ".git/HEAD", ".tollgate/tollgate.db", "tollgate/x.pyc"):
-        assert _ignored(local, patterns), f"{local} would be sent to the build"
