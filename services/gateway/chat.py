@@ -298,12 +298,18 @@ async def _start(
         await relay.drain()
     if relay.kind == "error":
         relay.close()
-        # Nothing was served. The router usually records a failed call, which frees
-        # the reservation; releasing here too covers the errors it records nothing for
-        # (an unknown model), and a later settlement of a released hold costs nothing.
-        await release(deps, request_id)
+        # The router's settlement frees the hold of every call it records. Release it
+        # here only when nothing was billed (an unknown model, an upstream error before
+        # any output): a call cut off after output (the call deadline) settles its
+        # cost against the hold, so it must still be there.
+        if not billed(relay.usage):
+            await release(deps, request_id)
         raise error_from_event(first.error)
     return relay
+
+
+def billed(usage: common_pb2.Usage | None) -> bool:
+    return usage is not None and (usage.prompt_tokens > 0 or usage.completion_tokens > 0)
 
 
 async def _sse(relay: Relay, span: trace.Span) -> AsyncIterator[bytes]:
