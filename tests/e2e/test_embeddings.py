@@ -82,7 +82,7 @@ def rows_for(suite: Suite, project: str, count: int) -> list[Any]:
         with suite.engine.connect() as conn:
             rows = list(conn.execute(select(LEDGER).where(LEDGER.c.project_id == project)))
         if len(rows) >= count or time.monotonic() > deadline:
-            return sorted(rows, key=lambda r: r.id)
+            return sorted(rows, key=lambda r: (r.started_at, r.id))  # in call order
         time.sleep(0.05)
 
 

@@ -113,8 +113,8 @@ def error_type_of(error: anthropic.APIStatusError) -> str:
 
 
 def rows_for(suite: Suite, project: str, count: int) -> list[Any]:
-    """The project's ledger rows once there are `count`, and a moment later, so that a
-    duplicate would show."""
+    """The project's ledger rows, in call order, once there are `count`, and a moment
+    later, so that a duplicate would show."""
     deadline = time.monotonic() + 15
     while True:
         with suite.engine.connect() as conn:
@@ -123,7 +123,9 @@ def rows_for(suite: Suite, project: str, count: int) -> list[Any]:
             time.sleep(0.3)
             with suite.engine.connect() as conn:
                 query = select(LEDGER).where(LEDGER.c.project_id == project)
-                return sorted(conn.execute(query), key=lambda r: r.id)
+                # In call order: the router delivers usage records asynchronously, so
+                # insertion order (the id) may differ from the order of the calls.
+                return sorted(conn.execute(query), key=lambda r: (r.started_at, r.id))
         time.sleep(0.05)
 
 

@@ -167,7 +167,7 @@ def test_prices_and_budgets_set_with_the_cli_apply_from_the_next_call(world: Wor
     first = sdk.chat.completions.create(model="m-fast", messages=MESSAGES)  # type: ignore[arg-type]
     suite.cli("price", "set", "m-fast", "--input", "42", "--output", "210", "--currency", "CNY")
     second = sdk.chat.completions.create(model="m-fast", messages=MESSAGES)  # type: ignore[arg-type]
-    rows = sorted(rows_for(suite, project, 2), key=lambda r: r.id)
+    rows = sorted(rows_for(suite, project, 2), key=lambda r: (r.started_at, r.id))  # call order
     assert first.usage.total_tokens == second.usage.total_tokens  # same call, twice
     assert rows[1].cost_nano == 2 * rows[0].cost_nano  # at the new price
 
