@@ -1,9 +1,11 @@
 """Benchmark: what the gateway adds to a call, against a fast local upstream.
 
 Starts `tollgate mock-upstream` and `tollgate up` (in a fresh temporary home, on free
-ports), makes a project and a key with the CLI, then sends one fixed small chat request
-directly to the upstream and through the gateway, at each concurrency, and prints
-throughput, latency percentiles, the gateway/direct ratios and the added latency.
+ports), makes two projects and a key of each with the CLI, then sends one fixed small
+chat request directly to the upstream and through the gateway with each key (`gateway`:
+a project without budget or rate limit; `budgeted`: a project with a hard budget, so
+every call reserves and settles, and in-process rate limits), at each concurrency, and
+prints throughput, latency percentiles, the gateway/direct ratios and the added latency.
 Everything it started is stopped, and its temporary home removed, on any exit.
 
     .venv/bin/python bench/run.py [--duration 10] [--concurrency 1,32] [--json out.json]
@@ -24,11 +26,22 @@ import tempfile
 from collections.abc import Coroutine
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, NoReturn
 
 from loadgen import Sample, Stats, Target, chat_body, make_clients, run_load
-from suite import MODEL, BenchError, Suite, ledger_requests, start_suite, tail
+from suite import (
+    BUDGETED,
+    MODEL,
+    PROJECT,
+    BenchError,
+    Suite,
+    budget_held,
+    ledger_requests,
+    start_suite,
+    tail,
+)
 
 TARGET_ADDED_P50_MS = 2.0  # the issue's goal, at concurrency 1
 
@@ -47,10 +60,14 @@ class Case:
 class Result:
     case: Case
     direct: Stats
-    gateway: Stats
+    gateways: dict[str, Stats]  # the targets through the gateway, by name
 
-    def figures(self) -> dict[str, float]:
-        d, g = self.direct, self.gateway
+    @property
+    def gateway(self) -> Stats:
+        return self.gateways["gateway"]
+
+    def figures(self, name: str = "gateway") -> dict[str, float]:
+        d, g = self.direct, self.gateways[name]
         return {
             "throughput_ratio": g.rps / d.rps if d.rps else math.nan,
             "p50_ratio": g.p50 / d.p50,
@@ -64,7 +81,7 @@ class Result:
 class Run:
     results: list[Result] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    gateway_ok: int = 0  # successful calls through the gateway, warm-ups included
+    gateway_ok: int = 0  # successful calls through the gateway, warm-ups and setup included
 
 
 def parse_args() -> argparse.Namespace:
@@ -150,20 +167,27 @@ def run_async(coro: Coroutine[Any, Any, list[Sample]]) -> list[Sample]:
 def run_cases(suite: Suite, args: argparse.Namespace) -> Run:
     json_type = {"content-type": "application/json"}
     auth = {**json_type, "authorization": f"Bearer {suite.secret}"}
+    budgeted = {**json_type, "authorization": f"Bearer {suite.budgeted_secret}"}
+    url = f"{suite.gateway_url}/chat/completions"
     targets = [
         Target("direct", f"{suite.upstream_url}/chat/completions", json_type),
-        Target("gateway", f"{suite.gateway_url}/chat/completions", auth),
+        Target("gateway", url, auth),
+        Target("budgeted", url, budgeted),
     ]
-    run = Run()
+    run = Run(gateway_ok=suite.setup_calls)
     for case in cases(args):
         print(f"  measuring {case.label} ...", flush=True)
-        direct, gateway = run_async(measure(case, targets, args))
-        run.gateway_ok += gateway.ok
-        for name, sample in (("direct", direct), ("gateway", gateway)):
+        samples = run_async(measure(case, targets, args))
+        for target, sample in zip(targets, samples, strict=True):
+            if target.name != "direct":
+                run.gateway_ok += sample.ok
             if sample.errors:
-                run.errors.append(f"{case.label} {name}: {sample.errors} errors, among them:")
+                run.errors.append(
+                    f"{case.label} {target.name}: {sample.errors} errors, among them:"
+                )
                 run.errors += [f"    {e}" for e in sample.error_examples]
-        run.results.append(Result(case, Stats.of(direct), Stats.of(gateway)))
+        gateways = {t.name: Stats.of(s) for t, s in zip(targets[1:], samples[1:], strict=True)}
+        run.results.append(Result(case, Stats.of(samples[0]), gateways))
     return run
 
 
@@ -187,6 +211,11 @@ def print_header(info: dict[str, Any], suite: Suite, args: argparse.Namespace) -
     print(f"load average before the bench: {info['load_average']}")
     print(f"database: {suite.database}")
     print(
+        f"targets: direct (the mock upstream), gateway (project `{PROJECT}`: no budget, "
+        f"no rate limit),\n         budgeted (project `{BUDGETED}`: a hard budget, so "
+        "every call reserves and settles, and in-process rate limits)"
+    )
+    print(
         f"{amount} per target per case in {args.rounds} interleaved rounds, after "
         f"{args.warmup} warm-up requests; model {MODEL}, max_tokens 16"
     )
@@ -196,11 +225,11 @@ def print_table(results: list[Result]) -> None:
     head = f"{'case':<12}{'target':<9}{'req/s':>8}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}"
     print(f"\n{head} | {'g/d req/s':>9}{'p50':>6}{'p99':>6} | {'added p50':>9}{'added p99':>11}")
     for r in results:
-        for name, s in (("direct", r.direct), ("gateway", r.gateway)):
+        for name, s in (("direct", r.direct), *r.gateways.items()):
             label = r.case.label if name == "direct" else ""
             row = f"{label:<12}{name:<9}{s.rps:>8.0f}{s.p50:>8.2f}{s.p90:>8.2f}{s.p99:>8.2f} |"
-            if name == "gateway":
-                f = r.figures()
+            if name != "direct":
+                f = r.figures(name)
                 row += f"{f['throughput_ratio']:>9.2f}{f['p50_ratio']:>6.1f}{f['p99_ratio']:>6.1f}"
                 row += f" | {f['added_p50_ms']:>6.2f} ms{f['added_p99_ms']:>8.2f} ms"
             print(row)
@@ -209,9 +238,10 @@ def print_table(results: list[Result]) -> None:
     if first is not None:
         added = first.figures()["added_p50_ms"]
         verdict = "met" if added < TARGET_ADDED_P50_MS else "NOT MET"
+        budgeted = first.figures("budgeted")["added_p50_ms"]
         print(
             f"target, added p50 under {TARGET_ADDED_P50_MS:g} ms at concurrency 1: "
-            f"{verdict} ({added:.2f} ms)"
+            f"{verdict} ({added:.2f} ms; {budgeted:.2f} ms with a hard budget and rate limits)"
         )
 
 
@@ -226,6 +256,9 @@ def bench(args: argparse.Namespace, home: Path, stack: ExitStack) -> int:
     print(
         f"ledger: {recorded} requests recorded, {run.gateway_ok} answered by the gateway{mismatch}"
     )
+    spent, reserved = budget_held(suite)
+    left = "" if Decimal(reserved or "0") == 0 else "  <-- STILL RESERVED"
+    print(f"budget of {BUDGETED}: {spent} spent, {reserved} still reserved{left}")
     if args.json:
         figures = {
             "machine": info,
@@ -236,8 +269,9 @@ def bench(args: argparse.Namespace, home: Path, stack: ExitStack) -> int:
                 {
                     **asdict(r.case),
                     "direct": asdict(r.direct),
-                    "gateway": asdict(r.gateway),
-                    **r.figures(),
+                    **{name: asdict(stats) for name, stats in r.gateways.items()},
+                    **r.figures(),  # the gateway target's, as before
+                    "budgeted_figures": r.figures("budgeted"),
                 }
                 for r in run.results
             ],

@@ -1,6 +1,8 @@
 """What the benchmark runs: the mock upstream and `tollgate up`, each logging to a file
 in the bench's temporary home and started in a session of its own (so a Ctrl-C reaches
-only the bench, which then stops them, by id, in order), plus a project and its key."""
+only the bench, which then stops them, by id, in order), plus two projects and a key
+of each: `bench` (no budget, no rate limit) and `bench-budget` (a hard budget, so every
+call reserves and settles, and in-process rate limits on every axis)."""
 
 from __future__ import annotations
 
@@ -23,6 +25,11 @@ from urllib.parse import quote
 
 MODEL = "gpt-4o-mini"  # has a default price, so Budget.Authorize allows it
 PROJECT = "bench"
+BUDGETED = "bench-budget"
+# Never reached by the bench: every call still reserves against the budget and takes
+# from every rate limit, but none is refused.
+BUDGET_AMOUNT = "1000000"
+LIMITS = ("--rpm", "2000000000", "--tpm", "2000000000", "--concurrency", "10000")
 UP_LINE = re.compile(r"tollgate is up: (\S+)")
 SERVICES = ("gateway", "router", "metering", "budget")
 
@@ -159,7 +166,9 @@ class Suite:
     upstream_url: str  # .../v1
     gateway_url: str  # .../v1
     secret: str  # a key of PROJECT
+    budgeted_secret: str  # a key of BUDGETED
     database: str  # what to print about the database
+    setup_calls: int  # calls the setup sent through the gateway (the ledger has them too)
 
 
 def start_suite(home: Path, stack: ExitStack, database_url: str | None) -> Suite:
@@ -186,14 +195,50 @@ def start_suite(home: Path, stack: ExitStack, database_url: str | None) -> Suite
     gateway_url = wait_up_line(up, log, timeout=120)
     cli(env, "project", "create", PROJECT)
     secret = json.loads(cli(env, "key", "create", "--project", PROJECT, "--json"))["secret"]
-    return Suite(env, home, upstream_url, gateway_url, str(secret), database)
+    cli(env, "project", "create", BUDGETED)
+    budget = ("--period", "monthly", "--amount", BUDGET_AMOUNT, "--hard")
+    cli(env, "budget", "set", "--project", BUDGETED, *budget)
+    cli(env, "limit", "set", "--project", BUDGETED, *LIMITS)
+    budgeted = json.loads(cli(env, "key", "create", "--project", BUDGETED, "--json"))["secret"]
+    calls = wait_for_limits(gateway_url, str(budgeted))
+    return Suite(env, home, upstream_url, gateway_url, str(secret), str(budgeted), database, calls)
+
+
+def wait_for_limits(gateway_url: str, secret: str, timeout: float = 15.0) -> int:
+    """Wait until the gateway applies BUDGETED's rate limits (it re-reads them every
+    few seconds): its answers then carry x-ratelimit-* headers. Returns the calls sent."""
+    body = json.dumps(
+        {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
+    ).encode()
+    headers = {"content-type": "application/json", "authorization": f"Bearer {secret}"}
+    deadline = time.monotonic() + timeout
+    calls = 0
+    while True:
+        request = urllib.request.Request(f"{gateway_url}/chat/completions", body, headers)
+        calls += 1
+        with urllib.request.urlopen(request, timeout=10) as reply:  # noqa: S310 (local URL)
+            if reply.headers.get("x-ratelimit-limit-requests"):
+                return calls
+        if time.monotonic() > deadline:
+            raise BenchError(f"the gateway did not apply {BUDGETED}'s rate limits in {timeout} s")
+        time.sleep(0.5)
 
 
 def ledger_requests(suite: Suite, want: int, timeout: float = 15.0) -> int:
-    """Requests the ledger holds for PROJECT, once it has `want` or `timeout` is up."""
+    """Requests the ledger holds for both projects, once it has `want` or `timeout` is up."""
     deadline = time.monotonic() + timeout
     while True:
-        bill = json.loads(cli(suite.env, "bill", "--project", PROJECT, "--json"))
-        if int(bill["requests"]) >= want or time.monotonic() > deadline:
-            return int(bill["requests"])
+        recorded = sum(
+            int(json.loads(cli(suite.env, "bill", "--project", name, "--json"))["requests"])
+            for name in (PROJECT, BUDGETED)
+        )
+        if recorded >= want or time.monotonic() > deadline:
+            return recorded
         time.sleep(1.0)
+
+
+def budget_held(suite: Suite) -> tuple[str, str]:
+    """BUDGETED's monthly budget: (spent, still reserved), as the CLI shows them."""
+    shown = json.loads(cli(suite.env, "budget", "list", "--project", BUDGETED, "--json"))
+    line = next(b for b in shown if b.get("period") == "monthly")
+    return str(line.get("spent")), str(line.get("reserved"))

@@ -13,7 +13,7 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, select
+from sqlalchemy import Connection, Engine, Row, bindparam, select
 
 from tollgate.config import Settings
 from tollgate.db import utcnow
@@ -47,14 +47,19 @@ def _row_to_price(row: Row[Any]) -> Price:
     )
 
 
+# Built once: on the request path (every Authorize and Settle) building the statement
+# cost more than running it.
+_PRICE_AT = (
+    select(PRICES)
+    .where(PRICES.c.model == bindparam("model"), PRICES.c.effective_from <= bindparam("at"))
+    .order_by(PRICES.c.effective_from.desc(), PRICES.c.id.desc())
+    .limit(1)
+)
+
+
 def price_at(conn: Connection, model: str, at: datetime) -> Price | None:
     """The version of `model`'s price in force at `at`, or None when it has none."""
-    row = conn.execute(
-        select(PRICES)
-        .where(PRICES.c.model == model, PRICES.c.effective_from <= at)
-        .order_by(PRICES.c.effective_from.desc(), PRICES.c.id.desc())
-        .limit(1)
-    ).first()
+    row = conn.execute(_PRICE_AT, {"model": model, "at": at}).first()
     return _row_to_price(row) if row else None
 
 

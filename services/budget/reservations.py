@@ -18,9 +18,9 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, Row, delete, select, update
+from sqlalchemy import Connection, Engine, Row, select
 
-from services.budget import alerts
+from services.budget import alerts, queries
 from services.budget.budgets import (
     BudgetRule,
     Counter,
@@ -33,7 +33,7 @@ from services.budget.periods import describe_reset, period_key, resets_at
 from services.budget.prices import price_at
 from services.budget.status import Status, budget_status
 from tollgate.db import as_utc, read_transaction, utcnow
-from tollgate.db.models import HOLDS, PROJECTS, RESERVATIONS, ApiKey, Reservation
+from tollgate.db.models import HOLDS, RESERVATIONS, Reservation
 from tollgate.money import Price, cost_nano, format_amount, from_nano
 
 
@@ -130,18 +130,17 @@ class Ledger:
     ) -> Authorization:
         now = now or utcnow()
         with read_transaction(self.engine) as conn:
-            key = conn.execute(
-                select(ApiKey.project_id, ApiKey.name, ApiKey.revoked_at, ApiKey.paused_at).where(
-                    ApiKey.id == key_id
-                )
-            ).first()
-            if key is None or key.revoked_at is not None or key.project_id != project_id:
+            # The key, its project and whether a hard budget applies, read on every
+            # call (never cached): a revoked or paused key is refused from the next call.
+            project = conn.execute(queries.CALLER, {"key_id": key_id}).first()
+            if project is None or project.key_revoked_at is not None or project.id != project_id:
                 return Authorization(Decision.KEY_REVOKED, message="This API key has been revoked.")
-            if key.paused_at is not None:
+            if project.key_paused_at is not None:
                 return Authorization(
                     Decision.KEY_PAUSED,
                     message=f"This API key has been paused since "
-                    f"{as_utc(key.paused_at):%Y-%m-%d %H:%M} UTC; an operator can resume it.",
+                    f"{as_utc(project.key_paused_at):%Y-%m-%d %H:%M} UTC; an operator can "
+                    "resume it.",
                 )
             price = price_at(conn, model, now)
             if price is None:
@@ -150,19 +149,17 @@ class Ledger:
                     message=f"The model `{model}` has no price yet, so tollgate cannot bill it. "
                     f"An operator can set one with `tollgate price set {model} ...`.",
                 )
-            project = conn.execute(select(PROJECTS).where(PROJECTS.c.id == project_id)).one()
-            has_hard_budget = bool(budgets_for_call(conn, project_id, key_id, hard_only=True))
         output_cap = (max_completion_tokens or price.max_output_tokens) * choices
         amount = self._cost(
             price,
             Usage.worst_case(price, prompt_tokens, output_cap),
             project,
         )
-        if not has_hard_budget:
+        if not project.has_hard_budget:
             # No hard limit: nothing to hold, and no write lock taken. Settlement prices
             # the call at its start time.
             return Authorization(Decision.ALLOWED, 0, project.currency)
-        caller = Caller(project, key_id, key.name)
+        caller = Caller(project, key_id, project.key_name)
         return self._reserve(request_id, caller, model, amount, now)
 
     def _reserve(
@@ -170,9 +167,7 @@ class Ledger:
     ) -> Authorization:
         project = caller.project
         with self.engine.begin() as conn:
-            existing = conn.execute(
-                select(RESERVATIONS).where(RESERVATIONS.c.request_id == request_id)
-            ).first()
+            existing = conn.execute(queries.RESERVATION, {"request_id": request_id}).first()
             if existing is not None:  # a repeated Authorize of the same request
                 if existing.state != "open":
                     raise ValueError(f"request {request_id} has already finished")
@@ -191,19 +186,20 @@ class Ledger:
                         message=self._refusal(caller, rule, counter, amount, held[rule.id][1]),
                     )
             conn.execute(
-                RESERVATIONS.insert().values(
-                    request_id=request_id,
-                    project_id=project.id,
-                    key_id=caller.key_id,
-                    model=model,
-                    period=self.month_of(now),
-                    currency=project.currency,
-                    amount_nano=amount,
-                    state="open",
-                    cost_nano=None,
-                    created_at=now,
-                    expires_at=now + self.ttl,
-                )
+                RESERVATIONS.insert(),
+                {
+                    "request_id": request_id,
+                    "project_id": project.id,
+                    "key_id": caller.key_id,
+                    "model": model,
+                    "period": self.month_of(now),
+                    "currency": project.currency,
+                    "amount_nano": amount,
+                    "state": "open",
+                    "cost_nano": None,
+                    "created_at": now,
+                    "expires_at": now + self.ttl,
+                },
             )
             for counter_id in sorted(held.values()):
                 move(conn, counter_id, reserved=amount)
@@ -258,11 +254,12 @@ class Ledger:
         started_at: datetime,
     ) -> Settlement:
         with self.engine.begin() as conn:
-            query = select(RESERVATIONS).where(RESERVATIONS.c.request_id == request_id)
-            reservation = conn.execute(query.with_for_update()).first()
+            reservation = conn.execute(
+                queries.RESERVATION_LOCKED, {"request_id": request_id}
+            ).first()
             if reservation is not None and reservation.state == "settled":
                 return Settlement(reservation.cost_nano or 0, reservation.currency, True)
-            project = conn.execute(select(PROJECTS).where(PROJECTS.c.id == project_id)).one()
+            project = conn.execute(queries.PROJECT, {"project_id": project_id}).one()
             priced_at = as_utc(reservation.created_at) if reservation else as_utc(started_at)
             price = price_at(conn, model, priced_at)
             cost = self._cost(price, usage, project) if price else 0
@@ -275,7 +272,7 @@ class Ledger:
             counters = lock_counters(conn, holds, create=charged if cost else ())
             if holds:
                 self._free(conn, holds, counters)
-                conn.execute(delete(HOLDS).where(HOLDS.c.request_id == request_id))
+                conn.execute(queries.DELETE_HOLDS, {"request_id": request_id})
             crossings = []
             for counter_id, rule in sorted(charged.items()) if cost else ():
                 move(conn, counter_id, committed=cost)
@@ -283,25 +280,25 @@ class Ledger:
                 crossings.append(self._crossing(rule, counter_id[1], project, before, cost))
             if reservation is not None:
                 conn.execute(
-                    update(Reservation)
-                    .where(Reservation.request_id == request_id)
-                    .values(state="settled", cost_nano=cost)
+                    queries.FINISH,
+                    {"finished_id": request_id, "new_state": "settled", "new_cost": cost},
                 )
             else:  # settled without a reservation (it was never made): remember the answer
                 conn.execute(
-                    RESERVATIONS.insert().values(
-                        request_id=request_id,
-                        project_id=project_id,
-                        key_id=key_id,
-                        model=model,
-                        period=self.month_of(priced_at),
-                        currency=project.currency,
-                        amount_nano=0,
-                        state="settled",
-                        cost_nano=cost,
-                        created_at=priced_at,
-                        expires_at=priced_at,
-                    )
+                    RESERVATIONS.insert(),
+                    {
+                        "request_id": request_id,
+                        "project_id": project_id,
+                        "key_id": key_id,
+                        "model": model,
+                        "period": self.month_of(priced_at),
+                        "currency": project.currency,
+                        "amount_nano": 0,
+                        "state": "settled",
+                        "cost_nano": cost,
+                        "created_at": priced_at,
+                        "expires_at": priced_at,
+                    },
                 )
             if crossings:
                 alerts.record_crossings(conn, crossings, utcnow())
@@ -330,11 +327,7 @@ class Ledger:
         """What an open reservation holds, by counter; nothing for any other."""
         if reservation is None or reservation.state != "open":
             return {}
-        rows = conn.execute(
-            select(HOLDS.c.budget_id, HOLDS.c.period_key, HOLDS.c.amount_nano).where(
-                HOLDS.c.request_id == reservation.request_id
-            )
-        ).all()
+        rows = conn.execute(queries.HOLDS_OF, {"request_id": reservation.request_id}).all()
         return {(row.budget_id, row.period_key): row.amount_nano for row in rows}
 
     @staticmethod
@@ -349,16 +342,15 @@ class Ledger:
     def release(self, request_id: str, *, state: str = "released") -> bool:
         """Drop an open reservation without cost; False when it was not open."""
         with self.engine.begin() as conn:
-            query = select(RESERVATIONS).where(RESERVATIONS.c.request_id == request_id)
-            reservation = conn.execute(query.with_for_update()).first()
+            reservation = conn.execute(
+                queries.RESERVATION_LOCKED, {"request_id": request_id}
+            ).first()
             if reservation is None or reservation.state != "open":
                 return False
             holds = self._holds(conn, reservation)
             self._free(conn, holds, lock_counters(conn, holds))
-            conn.execute(delete(HOLDS).where(HOLDS.c.request_id == request_id))
-            conn.execute(
-                update(Reservation).where(Reservation.request_id == request_id).values(state=state)
-            )
+            conn.execute(queries.DELETE_HOLDS, {"request_id": request_id})
+            conn.execute(queries.RELEASE, {"finished_id": request_id, "new_state": state})
             return True
 
     def expire(self, now: datetime | None = None, limit: int = 500) -> int:

@@ -118,11 +118,9 @@ class MeteringServicer(metering_pb2_grpc.MeteringServicer):
         counts = (usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
         if min(*counts, usage.cache_write_tokens) < 0:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "token counts cannot be negative")
-        found = self.ledger.find(request.request_id)
-        if found is not None:
-            return metering_pb2.RecordUsageResponse(
-                cost=_money(found.cost_nano, found.currency), duplicate=True
-            )
+        # No look-up first: a repeated delivery (rare) settles again, which Budget answers
+        # with the first settlement's cost, and the ledger keeps its first row; a look-up
+        # would cost every first delivery a transaction more.
         # A failed call costs nothing: settle it at zero, which frees its reservation.
         billed = usage if status != "failed" else common_pb2.Usage()
         try:

@@ -2,12 +2,17 @@
 
 On SQLite every transaction starts with BEGIN IMMEDIATE, which takes the database's
 write lock up front: read-check-write sequences (a budget check, an idempotent insert)
-are then atomic across processes, not just threads. On PostgreSQL the same sequences
-lock the rows they read (SELECT ... FOR UPDATE).
+are then atomic across processes, not just threads. The threads of one process queue
+for that lock on a lock of their own first: SQLite's busy handler makes a waiter sleep
+(1, 2, 5 ... up to 100 ms at a time) and can starve it for seconds under load, while a
+thread waiting on a Python lock wakes as soon as the writer before it commits. On
+PostgreSQL the same sequences lock the rows they read (SELECT ... FOR UPDATE).
 """
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -18,6 +23,53 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 READ_ONLY = "tollgate_read_only"
+BUSY_TIMEOUT_SECONDS = 30
+
+_write_locks: dict[str, threading.Lock] = {}
+_write_locks_guard = threading.Lock()
+
+
+def sqlite_write_lock(database: str) -> threading.Lock:
+    """The lock this process's writers of one SQLite file queue on (shared by engines)."""
+    if not database or database == ":memory:":
+        return threading.Lock()  # a database of this engine's own
+    with _write_locks_guard:
+        return _write_locks.setdefault(str(Path(database).resolve()), threading.Lock())
+
+
+class _LockingConnection(sqlite3.Connection):
+    """A SQLite connection that gives back the process's write lock, if it holds it,
+    once its transaction ends (or the connection closes)."""
+
+    write_lock: threading.Lock | None = None
+
+    def hold_write_lock(self, lock: threading.Lock) -> None:
+        if not lock.acquire(timeout=BUSY_TIMEOUT_SECONDS):
+            raise sqlite3.OperationalError("database is locked")
+        self.write_lock = lock
+
+    def release_write_lock(self) -> None:
+        lock, self.write_lock = self.write_lock, None
+        if lock is not None:
+            lock.release()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.release_write_lock()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.release_write_lock()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.release_write_lock()
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -33,9 +85,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs
-        )
+        write_lock = sqlite_write_lock(parsed.database or "")
+        connect_args = {
+            "timeout": BUSY_TIMEOUT_SECONDS,
+            "check_same_thread": False,
+            "factory": _LockingConnection,
+        }
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -49,8 +105,16 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
-            read_only = conn.get_execution_options().get(READ_ONLY, False)
-            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+            if conn.get_execution_options().get(READ_ONLY, False):
+                conn.exec_driver_sql("BEGIN")
+                return
+            dbapi_connection = conn.connection.dbapi_connection
+            dbapi_connection.hold_write_lock(write_lock)
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                dbapi_connection.release_write_lock()
+                raise
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
