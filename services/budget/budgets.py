@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Row, delete, func, select, update
 
+from services.budget import queries
 from services.budget.periods import TOTAL, period_key, period_start
 from tollgate.db.models import BUDGET_COUNTERS, BUDGETS, RESERVATIONS
 
@@ -65,13 +65,9 @@ def budgets_for_call(
     conn: Connection, project_id: str, key_id: str, *, hard_only: bool
 ) -> list[BudgetRule]:
     """The project's own budgets and the calling key's, in id order."""
-    query = select(BUDGETS).where(
-        BUDGETS.c.project_id == project_id,
-        or_(BUDGETS.c.key_id.is_(None), BUDGETS.c.key_id == key_id),
-    )
-    if hard_only:
-        query = query.where(BUDGETS.c.hard.is_(True))
-    return [rule_of(row) for row in conn.execute(query.order_by(BUDGETS.c.id))]
+    query = queries.HARD_RULES_FOR_CALL if hard_only else queries.RULES_FOR_CALL
+    rows = conn.execute(query, {"project_id": project_id, "key_id": key_id})
+    return [rule_of(row) for row in rows]
 
 
 def project_budgets(conn: Connection, project_id: str) -> list[BudgetRule]:
@@ -88,21 +84,14 @@ def lock_counters(
     """Lock the counters named, in sorted order; those in `create` are made (at zero)
     when missing. A counter neither found nor created (its budget was deleted) is
     left out of the answer."""
-    insert = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
+    create_counter = queries.CREATE_COUNTER[conn.dialect.name]
     creatable = set(create)
     locked: dict[CounterId, Counter] = {}
     for budget_id, key in sorted(set(wanted) | creatable):
+        counter = {"budget_id": budget_id, "period_key": key}
         if (budget_id, key) in creatable:
-            conn.execute(
-                insert(BUDGET_COUNTERS)
-                .values(budget_id=budget_id, period_key=key, committed_nano=0, reserved_nano=0)
-                .on_conflict_do_nothing()
-            )
-        row = conn.execute(
-            select(BUDGET_COUNTERS.c.committed_nano, BUDGET_COUNTERS.c.reserved_nano)
-            .where(BUDGET_COUNTERS.c.budget_id == budget_id, BUDGET_COUNTERS.c.period_key == key)
-            .with_for_update()
-        ).first()
+            conn.execute(create_counter, {**counter, "committed_nano": 0, "reserved_nano": 0})
+        row = conn.execute(queries.COUNTER_LOCKED, counter).first()
         if row is not None:
             locked[(budget_id, key)] = Counter(row.committed_nano, row.reserved_nano)
     return locked
@@ -111,12 +100,13 @@ def lock_counters(
 def move(conn: Connection, counter: CounterId, *, committed: int = 0, reserved: int = 0) -> None:
     budget_id, key = counter
     conn.execute(
-        update(BUDGET_COUNTERS)
-        .where(BUDGET_COUNTERS.c.budget_id == budget_id, BUDGET_COUNTERS.c.period_key == key)
-        .values(
-            committed_nano=BUDGET_COUNTERS.c.committed_nano + committed,
-            reserved_nano=BUDGET_COUNTERS.c.reserved_nano + reserved,
-        )
+        queries.MOVE_COUNTER,
+        {
+            "counter_budget_id": budget_id,
+            "counter_period_key": key,
+            "add_committed": committed,
+            "add_reserved": reserved,
+        },
     )
 
 

@@ -5,8 +5,9 @@ bound values, e.g. `conn.execute(CALLER, {"key_id": key_id})`."""
 from __future__ import annotations
 
 from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
-from tollgate.db.models import API_KEYS, BUDGETS, HOLDS, PROJECTS, RESERVATIONS
+from tollgate.db.models import API_KEYS, BUDGET_COUNTERS, BUDGETS, HOLDS, PROJECTS, RESERVATIONS
 
 # The calling key's project (its row's columns), the key's state, and whether a hard
 # budget of the project or of the key applies.
@@ -47,4 +48,37 @@ RELEASE = (
     update(RESERVATIONS)
     .where(RESERVATIONS.c.request_id == bindparam("finished_id"))
     .values(state=bindparam("new_state"))
+)
+
+# Budgets and their counters (services/budget/budgets.py).
+_RULES = select(BUDGETS).where(
+    BUDGETS.c.project_id == bindparam("project_id"),
+    or_(BUDGETS.c.key_id.is_(None), BUDGETS.c.key_id == bindparam("key_id")),
+)
+RULES_FOR_CALL = _RULES.order_by(BUDGETS.c.id)
+HARD_RULES_FOR_CALL = _RULES.where(BUDGETS.c.hard.is_(True)).order_by(BUDGETS.c.id)
+COUNTER_LOCKED = (
+    select(BUDGET_COUNTERS.c.committed_nano, BUDGET_COUNTERS.c.reserved_nano)
+    .where(
+        BUDGET_COUNTERS.c.budget_id == bindparam("budget_id"),
+        BUDGET_COUNTERS.c.period_key == bindparam("period_key"),
+    )
+    .with_for_update()
+)
+# Run with budget_id, period_key, committed_nano and reserved_nano; keeps a counter
+# that is already there. One per dialect: ON CONFLICT is dialect syntax.
+CREATE_COUNTER = {
+    "sqlite": sqlite.insert(BUDGET_COUNTERS).on_conflict_do_nothing(),
+    "postgresql": postgresql.insert(BUDGET_COUNTERS).on_conflict_do_nothing(),
+}
+MOVE_COUNTER = (
+    update(BUDGET_COUNTERS)
+    .where(
+        BUDGET_COUNTERS.c.budget_id == bindparam("counter_budget_id"),
+        BUDGET_COUNTERS.c.period_key == bindparam("counter_period_key"),
+    )
+    .values(
+        committed_nano=BUDGET_COUNTERS.c.committed_nano + bindparam("add_committed"),
+        reserved_nano=BUDGET_COUNTERS.c.reserved_nano + bindparam("add_reserved"),
+    )
 )

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from services.metering.rollups import add_to_rollups
-from tollgate.db import is_sqlite, utcnow
+from tollgate.db import is_sqlite, read_transaction, utcnow
 from tollgate.db.models import LEDGER
 
 
@@ -44,38 +46,39 @@ class Recorded:
     duplicate: bool
 
 
+def _insert(insert: Callable[[Table], Any]) -> Any:
+    # RETURNING, not rowcount: on PostgreSQL rowcount is -1 (true) even when
+    # ON CONFLICT DO NOTHING skipped the row.
+    return (
+        insert(LEDGER).on_conflict_do_nothing(index_elements=["request_id"]).returning(LEDGER.c.id)
+    )
+
+
+# Built once (per dialect: ON CONFLICT is dialect syntax) and run with bound values:
+# building a statement costs more than SQLite running it.
+INSERTS = {"sqlite": _insert(sqlite.insert), "postgresql": _insert(postgresql.insert)}
+FIND = select(LEDGER.c.cost_nano, LEDGER.c.currency).where(
+    LEDGER.c.request_id == bindparam("request_id")
+)
+
+
 class UsageLedger:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._insert = sqlite.insert if is_sqlite(engine) else postgresql.insert
+        self._insert = INSERTS["sqlite" if is_sqlite(engine) else "postgresql"]
 
     def find(self, request_id: str) -> Recorded | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(LEDGER.c.cost_nano, LEDGER.c.currency).where(
-                    LEDGER.c.request_id == request_id
-                )
-            ).first()
-            conn.rollback()
+        with read_transaction(self.engine) as conn:  # no write lock to read on SQLite
+            row = conn.execute(FIND, {"request_id": request_id}).first()
         return Recorded(row.cost_nano, row.currency, True) if row else None
 
     def add(self, entry: Entry) -> Recorded:
         """Insert the row unless its request id is already there (then keep the first)."""
         values = {**entry.__dict__, "recorded_at": utcnow()}
         with self.engine.begin() as conn:
-            # RETURNING, not rowcount: on PostgreSQL rowcount is -1 (true) even when
-            # ON CONFLICT DO NOTHING skipped the row.
-            inserted = (
-                conn.execute(
-                    self._insert(LEDGER)
-                    .values(**values)
-                    .on_conflict_do_nothing(index_elements=["request_id"])
-                    .returning(LEDGER.c.id)
-                ).first()
-                is not None
-            )
+            inserted = conn.execute(self._insert, values).first() is not None
             if inserted:  # a duplicate adds nothing to the rollups either
-                add_to_rollups(conn, self._insert, values)
+                add_to_rollups(conn, values)
         if inserted:
             return Recorded(entry.cost_nano, entry.currency, False)
         found = self.find(entry.request_id)

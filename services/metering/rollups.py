@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Date, case, cast, delete, func, literal, select
+from sqlalchemy import Connection, Date, Table, case, cast, delete, func, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
 from tollgate.db.models import LEDGER, ROLLUPS
@@ -25,8 +26,6 @@ BILLED = ("ok", "partial")
 TOKENS = ("prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens")
 SUMS = ("requests", "failed_requests", *TOKENS, "cache_write_tokens", "cost_nano")
 GROUP = ("project_id", "day", "key_id", "model", "end_user", "currency")
-
-Insert = Callable[..., Any]  # sqlite.insert or postgresql.insert
 
 
 def day_of(started_at: datetime) -> date:
@@ -53,15 +52,23 @@ def increments(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def add_to_rollups(conn: Connection, insert: Insert, row: Mapping[str, Any]) -> None:
-    """Add one newly inserted ledger row to its rollup; call it in the insert's
-    transaction, and only when the insert wrote the row."""
-    statement = insert(ROLLUPS).values(**increments(row))
-    statement = statement.on_conflict_do_update(
+def _upsert(insert: Callable[[Table], Any]) -> Any:
+    statement = insert(ROLLUPS)
+    return statement.on_conflict_do_update(
         index_elements=list(GROUP),
         set_={name: ROLLUPS.c[name] + statement.excluded[name] for name in SUMS},
     )
-    conn.execute(statement)
+
+
+# Built once per dialect (ON CONFLICT is dialect syntax) and run with a row's
+# increments as its bound values: building it costs more than running it.
+UPSERTS = {"sqlite": _upsert(sqlite.insert), "postgresql": _upsert(postgresql.insert)}
+
+
+def add_to_rollups(conn: Connection, row: Mapping[str, Any]) -> None:
+    """Add one newly inserted ledger row to its rollup; call it in the insert's
+    transaction, and only when the insert wrote the row."""
+    conn.execute(UPSERTS[conn.dialect.name], increments(row))
 
 
 def ledger_day(conn: Connection) -> ColumnElement[Any]:
