@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 import uuid
 from collections.abc import Callable, Mapping
 
 import grpc
 
+from services.router.outcomes import CLIENT_CLOSED, FAILED, OK, PARTIAL, now_ms
 from services.router.providers.base import (
     INVALID_REQUEST,
     JSON,
@@ -31,17 +31,9 @@ from tollgate.v1 import common_pb2, metering_pb2, router_pb2
 
 log = logging.getLogger(__name__)
 
-OK = metering_pb2.CALL_STATUS_OK
-FAILED = metering_pb2.CALL_STATUS_FAILED
-PARTIAL = metering_pb2.CALL_STATUS_PARTIAL
-CLIENT_CLOSED = 499
 TRACER = telemetry.tracer(__name__)
 
 Record = Callable[[metering_pb2.UsageRecord], None]
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _error(error: UpstreamError) -> router_pb2.EmbedResponse:
@@ -79,7 +71,7 @@ def _usage_record(
     usage: common_pb2.Usage,
     source: common_pb2.UsageSource,
 ) -> metering_pb2.UsageRecord:
-    started = request.started_at_unix_ms or _now_ms()
+    started = request.started_at_unix_ms or now_ms()
     return metering_pb2.UsageRecord(
         request_id=request.request_id,
         caller=request.caller,
@@ -90,7 +82,7 @@ def _usage_record(
         usage_source=source,
         status=status,
         http_status=http_status,
-        latency_ms=max(0, _now_ms() - started),
+        latency_ms=max(0, now_ms() - started),
         started_at_unix_ms=started,
         stream=False,
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any, Protocol
@@ -25,6 +24,15 @@ from services.router.endings import (
     deadline_after,
     next_before,
     usage_chunk,
+)
+from services.router.outcomes import (
+    CLIENT_CLOSED,
+    ESTIMATED,
+    FAILED,
+    OK,
+    PARTIAL,
+    PROVIDER,
+    now_ms,
 )
 from services.router.providers.base import (
     INVALID_REQUEST,
@@ -42,22 +50,11 @@ from tollgate.v1 import common_pb2, metering_pb2, router_pb2, router_pb2_grpc
 
 log = logging.getLogger(__name__)
 
-OK = metering_pb2.CALL_STATUS_OK
-FAILED = metering_pb2.CALL_STATUS_FAILED
-PARTIAL = metering_pb2.CALL_STATUS_PARTIAL
-PROVIDER = common_pb2.USAGE_SOURCE_PROVIDER
-ESTIMATED = common_pb2.USAGE_SOURCE_ESTIMATED
-# nginx's "client closed request": the status recorded for a call the client cancelled.
-CLIENT_CLOSED = 499
 TRACER = telemetry.tracer(__name__)
 
 
 class Recorder(Protocol):
     def put(self, record: metering_pb2.UsageRecord) -> None: ...
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _error_event(error: UpstreamError) -> router_pb2.ChatEvent:
@@ -114,7 +111,7 @@ class CallRecord:
         self.body = body
         self.route = route
         self.provider = provider
-        self.started_ms = request.started_at_unix_ms or _now_ms()
+        self.started_ms = request.started_at_unix_ms or now_ms()
         self.generated = Generated()
         self.provider_usage: common_pb2.Usage | None = None
         self.output_sent = False
@@ -180,7 +177,7 @@ class CallRecord:
             usage_source=source,
             status=self.status,
             http_status=self.http_status,
-            latency_ms=max(0, _now_ms() - self.started_ms),
+            latency_ms=max(0, now_ms() - self.started_ms),
             started_at_unix_ms=self.started_ms,
             stream=self.request.stream,
         )
