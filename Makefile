@@ -5,13 +5,22 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
+# The tests run in two workers (pytest-xdist), a test module to a worker: its suite
+# fixtures stay together, and each worker hands out ports from a band of its own.
+# PYTEST_ARGS="-n 0" runs them in this process.
+PYTEST_ARGS ?= -n 2 --dist loadfile
+
 .PHONY: run test bench bench-reports lint proto install clean
 
+# The first run installs about a hundred packages (a minute or two): pip shows each
+# one and its progress, so a new user sees it working.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	@echo "tollgate: installing the project and its dependencies into $(VENV) (first run only)"
+	$(BIN)/pip install --progress-bar on --upgrade pip
+	$(BIN)/pip install --progress-bar on -e '.[dev]'
 	touch $(STAMP)
+	@echo "tollgate: installed into $(VENV)"
 
 install: $(STAMP)
 
@@ -22,7 +31,7 @@ test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # A month's report over ten million ledger rows on PostgreSQL (a few minutes); not part
 # of `make bench`. BENCH_REPORTS_ARGS="--rows 1000000 --database-url ..." to change.
@@ -30,9 +39,9 @@ bench-reports: $(STAMP)
 	$(BIN)/python bench/reports.py $(BENCH_REPORTS_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check tollgate services tests bench
-	$(BIN)/ruff format --check tollgate services tests bench
-	$(BIN)/mypy services tollgate
+	$(BIN)/ruff check tollgate tollgate_mocks services tests bench
+	$(BIN)/ruff format --check tollgate tollgate_mocks services tests bench
+	$(BIN)/mypy services tollgate tollgate_mocks
 
 proto: $(STAMP)
 	$(BIN)/python -m tollgate.protogen

@@ -34,9 +34,15 @@ class Sample:
     errors: int = 0
     error_examples: list[str] = field(default_factory=list)
     warmed: int = 0  # successful warm-up requests, not timed
+    # From an external load generator, which reports a distribution, not each latency:
+    # (latency, weight) points standing for `counted` successful timed requests.
+    weighted: list[tuple[float, float]] = field(default_factory=list)
+    counted: int = 0
 
     def add(self, other: Sample) -> None:
         self.latencies_ms += other.latencies_ms
+        self.weighted += other.weighted
+        self.counted += other.counted
         self.seconds += other.seconds
         self.errors += other.errors
         self.warmed += other.warmed
@@ -48,8 +54,12 @@ class Sample:
         return Sample(errors=self.errors, error_examples=self.error_examples, warmed=self.ok)
 
     @property
+    def timed(self) -> int:
+        return len(self.latencies_ms) + self.counted
+
+    @property
     def ok(self) -> int:
-        return len(self.latencies_ms) + self.warmed
+        return self.timed + self.warmed
 
     def note_error(self, message: str) -> None:
         self.errors += 1
@@ -72,12 +82,30 @@ class Stats:
     @staticmethod
     def of(sample: Sample) -> Stats:
         lat = sample.latencies_ms
+        n = sample.timed
+        rps = n / sample.seconds if sample.seconds else 0.0
+        if sample.weighted:
+            points = sample.weighted + [(x, 1.0) for x in lat]
+            p50, p90, p99 = (weighted_quantile(points, q) for q in (0.50, 0.90, 0.99))
+            return Stats(n, sample.errors, rps, p50, p90, p99)
         if len(lat) < 2:
             only = lat[0] if lat else float("nan")
             return Stats(len(lat), sample.errors, 0.0, only, only, only)
         cuts = statistics.quantiles(lat, n=100, method="inclusive")
-        rps = len(lat) / sample.seconds if sample.seconds else 0.0
         return Stats(len(lat), sample.errors, rps, cuts[49], cuts[89], cuts[98])
+
+
+def weighted_quantile(points: list[tuple[float, float]], q: float) -> float:
+    """The smallest value whose cumulative weight reaches `q` of the total: several
+    runs' distributions (each as weighted quantile points) merged into one."""
+    ordered = sorted(points)
+    total = sum(w for _, w in ordered)
+    seen = 0.0
+    for value, weight in ordered:
+        seen += weight
+        if seen >= q * total - 1e-9:
+            return value
+    return ordered[-1][0] if ordered else float("nan")
 
 
 def chat_body(model: str, stream: bool) -> bytes:

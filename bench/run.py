@@ -1,12 +1,15 @@
-"""Benchmark: what the gateway adds to a call, against a fast local upstream.
+"""Benchmark: what the gateway adds to a call, and what each call costs the suite.
 
-Starts `tollgate mock-upstream` and `tollgate up` (in a fresh temporary home, on free
-ports), makes two projects and a key of each with the CLI, then sends one fixed small
-chat request directly to the upstream and through the gateway with each key (`gateway`:
-a project without budget or rate limit; `budgeted`: a project with a hard budget, so
-every call reserves and settles, and in-process rate limits), at each concurrency, and
-prints throughput, latency percentiles, the gateway/direct ratios and the added latency.
-Everything it started is stopped, and its temporary home removed, on any exit.
+Starts a static upstream (nginx when installed, else `tollgate mock-upstream`) and
+`tollgate up` in a fresh temporary home, on free ports, makes two projects and a key of
+each with the CLI, then sends one fixed small chat request to the upstream alone
+(`direct`) and through the gateway: `plain` (no budget or rate limit), `budgeted` (a hard
+budget, so every call reserves and settles, and in-process rate limits) and `stream`
+(a streamed chat), at each concurrency, with wrk when installed (else a Python load
+generator). It prints throughput, latency percentiles, the added latency, the suite's
+CPU per call (by service) and its RSS, with the issue's targets met or missed.
+`--compare REV` benches a checkout of REV beside the working tree, in alternating
+rounds. Everything it started is stopped, and its temporary files removed, on any exit.
 
     .venv/bin/python bench/run.py [--duration 10] [--concurrency 1,32] [--json out.json]
 """
@@ -14,85 +17,71 @@ Everything it started is stopped, and its temporary home removed, on any exit.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import math
 import os
 import platform
 import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Coroutine
+import time
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NoReturn
 
-from loadgen import Sample, Stats, Target, chat_body, make_clients, run_load
+import compare
+import report
+import spy
+from loadgen import Sample
+from measure import Bench, Loader, direct_benches, idle_rate, measure, suite_benches
+from procs import Snapshot
 from suite import (
     BUDGETED,
-    MODEL,
     PROJECT,
     BenchError,
     Suite,
     budget_held,
     ledger_requests,
     start_suite,
-    tail,
+    suite_env,
+    tollgate_command,
 )
+from suite import tail as log_tail
+from upstream import start_upstream
+from wrk import find_wrk
 
-TARGET_ADDED_P50_MS = 2.0  # the issue's goal, at concurrency 1
-
-
-@dataclass(frozen=True)
-class Case:
-    concurrency: int
-    stream: bool
-
-    @property
-    def label(self) -> str:
-        return f"c={self.concurrency} {'stream' if self.stream else 'json'}"
-
-
-@dataclass(frozen=True)
-class Result:
-    case: Case
-    direct: Stats
-    gateways: dict[str, Stats]  # the targets through the gateway, by name
-
-    @property
-    def gateway(self) -> Stats:
-        return self.gateways["gateway"]
-
-    def figures(self, name: str = "gateway") -> dict[str, float]:
-        d, g = self.direct, self.gateways[name]
-        return {
-            "throughput_ratio": g.rps / d.rps if d.rps else math.nan,
-            "p50_ratio": g.p50 / d.p50,
-            "p99_ratio": g.p99 / d.p99,
-            "added_p50_ms": g.p50 - d.p50,
-            "added_p99_ms": g.p99 - d.p99,
-        }
-
-
-@dataclass
-class Run:
-    results: list[Result] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    gateway_ok: int = 0  # successful calls through the gateway, warm-ups and setup included
+CURRENT, PREVIOUS = "work", "rev"  # the suites' labels with --compare
+MODES = {"one": "--one-process", "two": "--two-processes", "split": "--split"}  # --modes
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--concurrency", default="1,32", help="comma-separated (default 1,32)")
     p.add_argument("--duration", type=float, default=10.0, help="seconds per target per case")
-    p.add_argument("--requests", type=int, help="requests per target per case (not --duration)")
-    p.add_argument("--warmup", type=int, default=50, help="requests per target before timing")
-    p.add_argument("--rounds", type=int, default=2, help="interleaved direct/gateway rounds")
-    p.add_argument("--pause", type=float, default=1.0, help="seconds of rest between runs")
+    p.add_argument(
+        "--requests", type=int, help="requests per target per case (not --duration; Python only)"
+    )
+    p.add_argument("--warmup", type=int, default=50, help="Python: requests per target first")
+    p.add_argument("--rounds", type=int, default=2, help="interleaved rounds")
+    p.add_argument("--pause", type=float, default=1.0, help="seconds of rest after each run")
     p.add_argument("--no-stream", action="store_true", help="skip the streaming case")
+    p.add_argument("--python-load", action="store_true", help="the Python generator, not wrk")
+    p.add_argument("--mock-upstream", action="store_true", help="the Python mock, not nginx")
+    p.add_argument("--compare", metavar="REV", help="also bench a checkout of REV, alternating")
+    p.add_argument(
+        "--modes",
+        action="store_true",
+        help="bench the working tree's `tollgate up` in its three modes (one process, two\n"
+        "processes, split), alternating (not with --compare)",
+    )
+    p.add_argument(
+        "--mode",
+        choices=sorted(MODES),
+        help="the working tree's `tollgate up` mode (default: its own default); split shows\n"
+        "each service's CPU apart, also beside --compare's REV",
+    )
+    p.add_argument("--profile", type=Path, metavar="DIR", help="py-spy each service, plain c=max")
     p.add_argument("--database-url", help="e.g. postgresql+psycopg://postgres@127.0.0.1/test")
     p.add_argument("--json", type=Path, help="also write the figures to this file")
     args = p.parse_args()
@@ -100,95 +89,11 @@ def parse_args() -> argparse.Namespace:
         p.error("--rounds and --duration must be positive, --warmup and --pause not negative")
     if args.requests is not None and args.requests < 1:
         p.error("--requests must be positive")
+    if args.modes and args.compare:
+        p.error("--modes and --compare: one or the other")
+    if args.modes and args.mode:
+        p.error("--modes and --mode: one or the other")
     return args
-
-
-def cases(args: argparse.Namespace) -> list[Case]:
-    levels = [int(c) for c in args.concurrency.split(",") if c.strip()]
-    return [Case(c, False) for c in levels] + ([] if args.no_stream else [Case(1, True)])
-
-
-def warmup_count(case: Case, args: argparse.Namespace) -> int:
-    return max(int(args.warmup), case.concurrency)
-
-
-async def measure(case: Case, targets: list[Target], args: argparse.Namespace) -> list[Sample]:
-    """Warm up every target, then time them in interleaved rounds (the order flips each
-    round) so that noise from the shared machine falls on all of them alike."""
-    body = chat_body(MODEL, case.stream)
-    clients = [make_clients(case.concurrency) for _ in targets]
-    samples = [Sample() for _ in targets]
-    requests = None if args.requests is None else max(args.requests // args.rounds, 1)
-    seconds = None if requests else args.duration / args.rounds
-    try:
-        for pool, target, sample in zip(clients, targets, samples, strict=True):
-            warm = await run_load(
-                pool, target, body, stream=case.stream, requests=warmup_count(case, args)
-            )
-            sample.add(warm.as_warmup())
-        for round_ in range(args.rounds):
-            for i in range(len(targets))[:: -1 if round_ % 2 else 1]:
-                timed = await run_load(
-                    clients[i],
-                    targets[i],
-                    body,
-                    stream=case.stream,
-                    requests=requests,
-                    seconds=seconds,
-                )
-                samples[i].add(timed)
-                await asyncio.sleep(args.pause)  # the gateway's usage records drain meanwhile
-    finally:
-        for client in (c for pool in clients for c in pool):
-            await client.aclose()
-    return samples
-
-
-async def _stoppable(coro: Coroutine[Any, Any, list[Sample]]) -> list[Sample]:
-    """`coro`, cancelled on SIGTERM (the runner already cancels it on Ctrl-C)."""
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    assert task is not None
-    loop.add_signal_handler(signal.SIGTERM, task.cancel)
-    try:
-        return await coro
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
-
-
-def run_async(coro: Coroutine[Any, Any, list[Sample]]) -> list[Sample]:
-    try:
-        import uvloop  # a tollgate dependency; it makes the load generator itself cheaper
-    except ImportError:
-        return asyncio.run(_stoppable(coro))
-    return uvloop.run(_stoppable(coro))
-
-
-def run_cases(suite: Suite, args: argparse.Namespace) -> Run:
-    json_type = {"content-type": "application/json"}
-    auth = {**json_type, "authorization": f"Bearer {suite.secret}"}
-    budgeted = {**json_type, "authorization": f"Bearer {suite.budgeted_secret}"}
-    url = f"{suite.gateway_url}/chat/completions"
-    targets = [
-        Target("direct", f"{suite.upstream_url}/chat/completions", json_type),
-        Target("gateway", url, auth),
-        Target("budgeted", url, budgeted),
-    ]
-    run = Run(gateway_ok=suite.setup_calls)
-    for case in cases(args):
-        print(f"  measuring {case.label} ...", flush=True)
-        samples = run_async(measure(case, targets, args))
-        for target, sample in zip(targets, samples, strict=True):
-            if target.name != "direct":
-                run.gateway_ok += sample.ok
-            if sample.errors:
-                run.errors.append(
-                    f"{case.label} {target.name}: {sample.errors} errors, among them:"
-                )
-                run.errors += [f"    {e}" for e in sample.error_examples]
-        gateways = {t.name: Stats.of(s) for t, s in zip(targets[1:], samples[1:], strict=True)}
-        run.results.append(Result(case, Stats.of(samples[0]), gateways))
-    return run
 
 
 def machine() -> dict[str, Any]:
@@ -202,96 +107,191 @@ def machine() -> dict[str, Any]:
     }
 
 
-def print_header(info: dict[str, Any], suite: Suite, args: argparse.Namespace) -> None:
-    amount = f"{args.requests} requests" if args.requests else f"{args.duration:g} s"
-    print(
-        f"tollgate bench: {info['cores']} cores ({info['usable_cores']} usable), "
-        f"{info['python']}, {info['platform']}"
-    )
-    print(f"load average before the bench: {info['load_average']}")
-    print(f"database: {suite.database}")
-    print(
-        f"targets: direct (the mock upstream), gateway (project `{PROJECT}`: no budget, "
-        f"no rate limit),\n         budgeted (project `{BUDGETED}`: a hard budget, so "
-        "every call reserves and settles, and in-process rate limits)"
-    )
-    print(
-        f"{amount} per target per case in {args.rounds} interleaved rounds, after "
-        f"{args.warmup} warm-up requests; model {MODEL}, max_tokens 16"
-    )
-
-
-def print_table(results: list[Result]) -> None:
-    head = f"{'case':<12}{'target':<9}{'req/s':>8}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}"
-    print(f"\n{head} | {'g/d req/s':>9}{'p50':>6}{'p99':>6} | {'added p50':>9}{'added p99':>11}")
-    for r in results:
-        for name, s in (("direct", r.direct), *r.gateways.items()):
-            label = r.case.label if name == "direct" else ""
-            row = f"{label:<12}{name:<9}{s.rps:>8.0f}{s.p50:>8.2f}{s.p90:>8.2f}{s.p99:>8.2f} |"
-            if name != "direct":
-                f = r.figures(name)
-                row += f"{f['throughput_ratio']:>9.2f}{f['p50_ratio']:>6.1f}{f['p99_ratio']:>6.1f}"
-                row += f" | {f['added_p50_ms']:>6.2f} ms{f['added_p99_ms']:>8.2f} ms"
-            print(row)
-    print("g/d = gateway/direct; added = gateway minus direct; latency is to the last byte")
-    first = next((r for r in results if r.case == Case(1, False)), None)
-    if first is not None:
-        added = first.figures()["added_p50_ms"]
-        verdict = "met" if added < TARGET_ADDED_P50_MS else "NOT MET"
-        budgeted = first.figures("budgeted")["added_p50_ms"]
-        print(
-            f"target, added p50 under {TARGET_ADDED_P50_MS:g} ms at concurrency 1: "
-            f"{verdict} ({added:.2f} ms; {budgeted:.2f} ms with a hard budget and rate limits)"
-        )
+def start_suites(
+    args: argparse.Namespace, home: Path, stack: ExitStack, upstream: Any
+) -> dict[str, Suite]:
+    """The working tree's suite, and REV's beside it with --compare (or the working
+    tree's in each of tollgate up's modes with --modes), by label."""
+    if args.modes:
+        return {
+            label: start_suite(
+                home / f"suite-{label}", stack, args.database_url, upstream, up_args=(flag,)
+            )
+            for label, flag in MODES.items()
+        }
+    mode = (MODES[args.mode],) if args.mode else ()
+    if not args.compare:
+        return {"": start_suite(home / "suite", stack, args.database_url, upstream, up_args=mode)}
+    tree, commit = stack.enter_context(compare.checkout(args.compare))
+    print(f"rev = {args.compare} ({commit}), work = the working tree")
+    return {
+        CURRENT: start_suite(home / "suite-work", stack, args.database_url, upstream, up_args=mode),
+        PREVIOUS: start_suite(home / "suite-rev", stack, args.database_url, upstream, tree),
+    }
 
 
 def bench(args: argparse.Namespace, home: Path, stack: ExitStack) -> int:
-    suite = start_suite(home, stack, args.database_url)
     info = machine()
-    print_header(info, suite, args)
-    run = run_cases(suite, args)
-    print_table(run.results)
-    recorded = ledger_requests(suite, run.gateway_ok)
-    mismatch = "" if recorded == run.gateway_ok else "  <-- MISMATCH, after waiting 15 s"
+    env = suite_env(home, home / "none.yaml")
+    upstream = start_upstream(home, stack, env, args.mock_upstream)
+    suites = start_suites(args, home, stack, upstream)
+    loader = Loader(None if args.python_load else find_wrk(), home)
     print(
-        f"ledger: {recorded} requests recorded, {run.gateway_ok} answered by the gateway{mismatch}"
+        f"tollgate bench: {info['cores']} cores ({info['usable_cores']} usable), "
+        f"{info['python']}, {info['platform']}\nload average before the bench: "
+        f"{info['load_average']}\nupstream: {upstream.kind}; load: {loader.name}"
     )
-    spent, reserved = budget_held(suite)
-    left = "" if Decimal(reserved or "0") == 0 else "  <-- STILL RESERVED"
-    print(f"budget of {BUDGETED}: {spent} spent, {reserved} still reserved{left}")
+    for label, suite in suites.items():
+        print(f"suite{' ' + label if label else ''}: {suite.code}; database: {suite.database}")
+    if loader.wrk is None and not args.python_load:
+        print("(wrk is not installed: `apt-get install -y wrk` for figures without the client)")
+    amount = f"{args.requests} requests" if args.requests else f"{args.duration:g} s"
+    print(f"{amount} per target per concurrency in {args.rounds} interleaved rounds")
+
+    benches = direct_benches(upstream.json_base, upstream.stream_base)
+    for label, suite in suites.items():
+        benches += suite_benches(suite, label, not args.no_stream)
+    if args.no_stream:
+        benches = [b for b in benches if not b.kind.stream]
+    levels = [int(c) for c in args.concurrency.split(",") if c.strip()]
+    idle = {s.up_pid: idle_rate(s.up_pid) for s in suites.values()}
+    for label, suite in suites.items():
+        rates = ", ".join(f"{k} {v * 1000:.0f}" for k, v in sorted(idle[suite.up_pid].items()))
+        print(f"idle CPU{' of ' + label if label else ''}, ms/s: {rates} (off the pauses)")
+    all_rows: list[report.Row] = []
+    answered = {label: s.setup_calls for label, s in suites.items()}
+    in_flight = dict.fromkeys(suites, 0)  # wrk stops with calls in flight, uncounted
+    errors: list[str] = []
+    for c in levels:
+        print(f"  measuring at concurrency {c} ...", flush=True)
+        try:
+            measured = measure(
+                benches,
+                c,
+                loader,
+                rounds=args.rounds,
+                seconds=None if args.requests else args.duration,
+                requests=args.requests,
+                warmup=args.warmup,
+                pause=args.pause,
+                idle_rates=idle,
+            )
+        except BenchError as exc:
+            raise BenchError(f"{exc}\n{suite_logs(suites)}") from None
+        all_rows += report.rows(c, benches, measured)
+        for b, m in zip(benches, measured, strict=True):
+            if b.suite is not None:
+                answered[b.label] += m.sample.ok
+                in_flight[b.label] += c * (args.rounds + 1) if loader.wrk else 0
+            if m.sample.errors:
+                errors.append(f"c={c} {b.target.name}: {m.sample.errors} errors, among them:")
+                errors += [f"    {e}" for e in m.sample.error_examples]
+    report.print_rows(all_rows)
+    if args.profile:
+        profiled = run_profile(args, benches, loader, max(levels))
+        if profiled is not None:
+            label, sample = profiled
+            answered[label] += sample.ok
+            in_flight[label] += max(levels) if loader.wrk else 0
+            if sample.errors:
+                errors += [f"profile run: {sample.errors} errors", *sample.error_examples]
+    if args.modes:
+        report.print_ratios(all_rows, "one", "split")
+        report.print_ratios(all_rows, "two", "split")
+    elif len(suites) == 2:
+        report.print_ratios(all_rows, CURRENT, PREVIOUS)
+    figures: dict[str, Any] = {"suites": {}}
+    for label, suite in suites.items():
+        figures["suites"][label] = check_suite(label, suite, answered[label], in_flight[label])
+        errors += figures["suites"][label].pop("problems")
     if args.json:
-        figures = {
-            "machine": info,
-            "database": suite.database,
-            "settings": {k: str(v) for k, v in vars(args).items()},
-            "target_added_p50_ms": TARGET_ADDED_P50_MS,
-            "cases": [
-                {
-                    **asdict(r.case),
-                    "direct": asdict(r.direct),
-                    **{name: asdict(stats) for name, stats in r.gateways.items()},
-                    **r.figures(),  # the gateway target's, as before
-                    "budgeted_figures": r.figures("budgeted"),
-                }
-                for r in run.results
-            ],
-            "errors": run.errors,
-            "ledger_requests": recorded,
-            "gateway_requests": run.gateway_ok,
-        }
+        figures.update(
+            machine=info,
+            upstream=upstream.kind,
+            load=loader.name,
+            settings={k: str(v) for k, v in vars(args).items()},
+            rows=[report.row_json(r) for r in all_rows],
+            errors=errors,
+        )
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
-    if not run.errors:
+    if not errors:
         return 0
+    logs = suite_logs(suites)
     bar = "!" * 78
     print(
-        f"\n{bar}\nBENCH INVALID: responses that were not 200; the figures above are suspect",
-        *run.errors,
-        f"--- tail of the `tollgate up` log:\n{tail(home / 'up.log')}",
+        f"\n{bar}\nBENCH INVALID: the figures above are suspect",
+        *errors,
+        logs,
         bar,
         sep="\n",
         file=sys.stderr,
     )
     return 1
+
+
+def run_profile(
+    args: argparse.Namespace, benches: list[Bench], loader: Loader, c: int
+) -> tuple[str, Sample] | None:
+    """py-spy on every service while `plain` runs at concurrency `c` (the first suite);
+    the suite's label and what the run saw (its calls reach the ledger too)."""
+    py_spy = spy.find_py_spy()
+    if py_spy is None:
+        print("--profile: py-spy is not installed (`.venv/bin/pip install py-spy`)")
+        return None
+    plain = next(b for b in benches if b.kind.name == "plain" and b.suite is not None)
+    assert plain.suite is not None
+    seconds = max(round(args.duration), 5)
+    print(f"\nprofiling {plain.target.name} at c={c} for {seconds} s with py-spy ...", flush=True)
+    recorders = spy.start(py_spy, plain.suite.up_pid, args.profile, seconds)
+    time.sleep(0.5)  # py-spy attaches
+    sample = loader.run(plain, c, seconds=seconds)
+    spy.wait(recorders, timeout=seconds + 30)
+    time.sleep(args.pause)
+    print(f"top functions by own time (collapsed stacks in {args.profile}):")
+    print(spy.summary(args.profile))
+    return plain.label, sample
+
+
+def suite_logs(suites: dict[str, Suite]) -> str:
+    return "\n".join(
+        f"--- the `tollgate up` log of {s.home} (gateway {s.gateway_url}):\n"
+        f"{log_tail(s.home / 'up.log')}"
+        for s in suites.values()
+    )
+
+
+def check_suite(label: str, suite: Suite, answered: int, in_flight: int) -> dict[str, Any]:
+    """RSS, the ledger (one row per answered call) and the budget (nothing left reserved)."""
+    rss = Snapshot.take(suite.up_pid).rss_by_service()
+    rss_met = report.print_rss(label, rss)
+    recorded = ledger_requests(suite, answered)
+    problems = []
+    # wrk stops with calls in flight: the gateway may answer them after wrk counted.
+    if not answered <= recorded <= answered + in_flight:
+        problems.append(
+            f"ledger{' of ' + label if label else ''}: {recorded} calls recorded, "
+            f"{answered} answered (+ up to {in_flight} in flight at wrk's stops)"
+        )
+    print(
+        f"ledger: {recorded} calls recorded, {answered} answered by the gateway"
+        f" (+ up to {in_flight} in flight when wrk stopped)"
+        + ("  <-- MISMATCH, after waiting 15 s" if problems else "")
+    )
+    spent, reserved = budget_held(suite)
+    if Decimal(reserved or "0") != 0:
+        problems.append(f"budget of {BUDGETED}: {reserved} still reserved")
+    print(f"budget of {BUDGETED}: {spent} spent, {reserved} still reserved")
+    return {
+        "database": suite.database,
+        "code": suite.code,
+        "rss_mb": report.rss_mb(rss),
+        "rss_target_met": rss_met,
+        "ledger_requests": recorded,
+        "gateway_requests": answered,
+        "in_flight_allowance": in_flight,
+        "projects": [PROJECT, BUDGETED],
+        "problems": problems,
+    }
 
 
 def _interrupt(*_: object) -> NoReturn:
@@ -300,15 +300,16 @@ def _interrupt(*_: object) -> NoReturn:
 
 def main() -> int:
     args = parse_args()
-    signal.signal(signal.SIGTERM, _interrupt)  # outside the event loop; see _stoppable
+    signal.signal(signal.SIGTERM, _interrupt)  # outside the event loop; see measure
     home = Path(tempfile.mkdtemp(prefix="tollgate-bench-"))
     try:
+        tollgate_command()
         with ExitStack() as stack:  # stops, in reverse order, whatever was started
             return bench(args, home, stack)
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
-    except (KeyboardInterrupt, asyncio.CancelledError):
+    except KeyboardInterrupt:
         print("bench: interrupted; everything it started is stopped", file=sys.stderr)
         return 130
     finally:

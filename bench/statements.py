@@ -6,8 +6,8 @@ default) and prints the median and mean per call:
 - `ledger add`: UsageLedger.add of a new call (the ledger insert and the rollup upsert)
 - `ledger add dup`: UsageLedger.add of a call already there (the insert skips, then reads)
 - `ledger find`: UsageLedger.find
-- `authorize hard`: Ledger.authorize under a hard budget of the project and of the key
-- `settle`: Ledger.settle of those reservations
+- `authorize hard`: ReservationBook.authorize under a hard budget of the project and of the key
+- `settle`: ReservationBook.settle of those reservations
 
     .venv/bin/python bench/statements.py [--calls 2000] [--database-url URL]
 """
@@ -26,10 +26,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from services.budget.admin import budgets  # noqa: E402
+from services.budget.admin import operations as admin  # noqa: E402
 from services.budget.prices import seed_prices  # noqa: E402
-from services.budget.reservations import Decision, Ledger, Usage  # noqa: E402
+from services.budget.reservations import Decision, ReservationBook, Usage  # noqa: E402
 from services.metering.ledger import Entry, UsageLedger  # noqa: E402
-from tollgate import admin, budgets  # noqa: E402
 from tollgate.config import load_settings  # noqa: E402
 from tollgate.db import make_engine, upgrade  # noqa: E402
 
@@ -84,7 +85,7 @@ def run(url: str, calls: int) -> None:
     timed("ledger add dup", calls, lambda i: usage.add(entry(f"u{i}", project, key)))
     timed("ledger find", calls, lambda i: usage.find(f"u{i}"))
 
-    ledger = Ledger(engine, usd_to_cny=Decimal("7.2"), ttl_seconds=600)
+    ledger = ReservationBook(engine, usd_to_cny=Decimal("7.2"), ttl_seconds=600)
 
     def authorize(i: int) -> None:
         result = ledger.authorize(f"r{i}", project, key, "demo", 1000, 200, now=STARTED)

@@ -21,9 +21,11 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 MODEL = "gpt-4o-mini"  # has a default price, so Budget.Authorize allows it
+STREAM_MODEL = "gpt-4o"  # the streaming case's, served by a provider of its own
 PROJECT = "bench"
 BUDGETED = "bench-budget"
 # Never reached by the bench: every call still reserves against the budget and takes
@@ -32,6 +34,7 @@ BUDGET_AMOUNT = "1000000"
 LIMITS = ("--rpm", "2000000000", "--tpm", "2000000000", "--concurrency", "10000")
 UP_LINE = re.compile(r"tollgate is up: (\S+)")
 SERVICES = ("gateway", "router", "metering", "budget")
+REPO = Path(__file__).resolve().parent.parent
 
 
 class BenchError(RuntimeError):
@@ -65,10 +68,12 @@ def suite_env(home: Path, config: Path) -> dict[str, str]:
     return env
 
 
-def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def start(
+    args: list[str], env: dict[str, str], log: Path, cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
         return subprocess.Popen(
-            args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd
         )
 
 
@@ -163,34 +168,46 @@ def use_database(env: dict[str, str], url: str | None, stack: ExitStack) -> str:
 class Suite:
     env: dict[str, str]  # for `tollgate` commands against the running suite
     home: Path
-    upstream_url: str  # .../v1
     gateway_url: str  # .../v1
     secret: str  # a key of PROJECT
     budgeted_secret: str  # a key of BUDGETED
     database: str  # what to print about the database
     setup_calls: int  # calls the setup sent through the gateway (the ledger has them too)
+    up_pid: int  # `tollgate up`, whose process tree is the suite
+    code: str  # the checkout it runs
 
 
-def start_suite(home: Path, stack: ExitStack, database_url: str | None) -> Suite:
-    """The mock upstream and `tollgate up` in front of it; `stack` stops them."""
+def start_suite(
+    home: Path,
+    stack: ExitStack,
+    database_url: str | None,
+    upstream: Any,
+    checkout: Path | None = None,
+    up_args: tuple[str, ...] = (),
+) -> Suite:
+    """`tollgate up` in front of `upstream` (an upstream.Upstream); `stack` stops it.
+    With `checkout`, the suite runs that checkout's code (PYTHONPATH and the working
+    directory point at it; the venv's dependencies serve both). `up_args` are added to
+    `tollgate up` (e.g. --split)."""
+    home.mkdir(parents=True, exist_ok=True)
     tollgate = tollgate_command()
-    port = free_port()
     config = home / "tollgate.yaml"
     config.write_text(
-        "providers:\n  - name: local\n    kind: openai\n"
-        f'    base_url: "http://127.0.0.1:{port}/v1"\n    models: [{MODEL}]\n'
+        "providers:\n"
+        f'  - name: local\n    kind: openai\n    base_url: "{upstream.json_base}"\n'
+        f"    models: [{MODEL}]\n"
+        f'  - name: local-stream\n    kind: openai\n    base_url: "{upstream.stream_base}"\n'
+        f"    models: [{STREAM_MODEL}]\n"
     )
     env = suite_env(home, config)
-    log = home / "upstream.log"
-    command = [tollgate, "mock-upstream", "--host", "127.0.0.1", "--port", str(port)]
-    upstream = start(command, env, log)
-    stack.callback(stop, upstream)
-    upstream_url = f"http://127.0.0.1:{port}/v1"
-    wait_http(f"{upstream_url}/models", upstream, log, timeout=60)
-
+    cwd = checkout or REPO
+    if checkout is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(checkout), env.get("PYTHONPATH", "")]).rstrip(
+            os.pathsep
+        )
     database = use_database(env, database_url, stack)
     log = home / "up.log"
-    up = start([tollgate, "up"], env, log)
+    up = start([tollgate, "up", *up_args], env, log, cwd)
     stack.callback(stop, up, 60.0)  # `tollgate up` gives each service 10 s to stop
     gateway_url = wait_up_line(up, log, timeout=120)
     cli(env, "project", "create", PROJECT)
@@ -201,7 +218,9 @@ def start_suite(home: Path, stack: ExitStack, database_url: str | None) -> Suite
     cli(env, "limit", "set", "--project", BUDGETED, *LIMITS)
     budgeted = json.loads(cli(env, "key", "create", "--project", BUDGETED, "--json"))["secret"]
     calls = wait_for_limits(gateway_url, str(budgeted))
-    return Suite(env, home, upstream_url, gateway_url, str(secret), str(budgeted), database, calls)
+    return Suite(
+        env, home, gateway_url, str(secret), str(budgeted), database, calls, up.pid, str(cwd)
+    )
 
 
 def wait_for_limits(gateway_url: str, secret: str, timeout: float = 15.0) -> int:

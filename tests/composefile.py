@@ -36,7 +36,8 @@ CALLS = {
     "router": {"metering"},
     "metering": {"budget"},
 }
-HOST_ENV: dict[str, str] = {}  # nothing the operator must export
+# What the operator must export: the services' shared internal credential.
+HOST_ENV: dict[str, str] = {"TOLLGATE_INTERNAL_TOKEN": "compose-test-internal-token-0123"}
 # Set in compose ahead of the code that reads them; a test drops each once the code does.
 NOT_YET_READ: dict[str, str] = {}
 

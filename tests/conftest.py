@@ -12,6 +12,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -30,15 +31,17 @@ def _with_schema(url: str, schema: str) -> str:
 
 
 @contextmanager
-def postgres_schema() -> Iterator[str]:
-    """A PostgreSQL URL whose tables live in a fresh schema, migrated to head."""
+def postgres_schema(revision: str | None = "head") -> Iterator[str]:
+    """A PostgreSQL URL whose tables live in a fresh schema, migrated to `revision`
+    (None: no tables yet)."""
     schema = f"tg_{secrets.token_hex(6)}"
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     url = _with_schema(POSTGRES_URL, schema)
     try:
-        upgrade(url)
+        if revision is not None:
+            upgrade(url, revision)
         yield url
     finally:
         with admin.connect() as conn:
@@ -60,6 +63,55 @@ def sqlite_url(tmp_path) -> str:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A database with no tables yet, on SQLite and on PostgreSQL (the migration tests)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    with postgres_schema(revision=None) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest) -> str:
     """Run the test once on SQLite and once on PostgreSQL."""
     return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+@pytest.fixture
+def services(db_url: str) -> Iterator[Any]:
+    """Budget and Metering served in-process over real gRPC on `db_url` (SQLite and
+    PostgreSQL), requiring a test internal token, with a project `acme` and one key of
+    it: tests/metering/services.py. `services.client_env()` points a CLI at them."""
+    from tests.metering.services import serving
+
+    with serving(db_url) as running:
+        yield running
+
+
+@pytest.fixture
+def bare_cli(tmp_path, monkeypatch, capsys):  # type: ignore[no-untyped-def]
+    """The `tollgate` CLI with a state folder of its own and no other TOLLGATE_ setting:
+    `bare_cli(*argv)` gives (exit code, stdout, stderr)."""
+    from tollgate.cli.main import main
+
+    for name in [n for n in os.environ if n.startswith("TOLLGATE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("TOLLGATE_HOME", str(tmp_path))
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as exit_info:
+            main(list(argv))
+        out = capsys.readouterr()
+        return int(exit_info.value.code or 0), out.out, out.err
+
+    return run
+
+
+@pytest.fixture
+def cli(services: Any, bare_cli, monkeypatch):  # type: ignore[no-untyped-def]
+    """`bare_cli` pointed at `services` (their Budget and Metering, with their internal
+    token): `cli(*argv)` gives (exit code, stdout, stderr)."""
+    for name, value in services.client_env().items():
+        monkeypatch.setenv(name, value)
+    return bare_cli

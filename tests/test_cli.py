@@ -4,43 +4,37 @@ changes nothing."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import socket
 
 import pytest
 
-from tollgate.cli.main import main
+
+@pytest.fixture
+def db_url(sqlite_url: str) -> str:
+    """The CLI runs against the shared `services` (tests/conftest.py) on SQLite."""
+    return sqlite_url
 
 
 @pytest.fixture
-def tollgate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
-    for name in [n for n in list(__import__("os").environ) if n.startswith("TOLLGATE_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.setenv("TOLLGATE_HOME", str(tmp_path))
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        with pytest.raises(SystemExit) as exit_info:
-            main(list(argv))
-        out = capsys.readouterr()
-        return int(exit_info.value.code or 0), out.out, out.err
-
-    return run
+def tollgate(cli):  # type: ignore[no-untyped-def]
+    """`cli`, whose services hold a project `acme` already: these tests use `shop`."""
+    return cli
 
 
 def test_project_key_and_bill_round_trip(tollgate) -> None:  # type: ignore[no-untyped-def]
-    code, out, _ = tollgate("project", "create", "acme", "--monthly-budget", "5000")
+    code, out, _ = tollgate("project", "create", "shop", "--monthly-budget", "5000")
     assert code == 0 and "CNY 5000.00" in out
-    code, out, _ = tollgate("key", "create", "--project", "acme", "--name", "ci", "--json")
+    code, out, _ = tollgate("key", "create", "--project", "shop", "--name", "ci", "--json")
     created = json.loads(out)
     assert created["secret"].startswith("tg-") and created["id"].startswith("key_")
-    code, out, _ = tollgate("key", "list", "--project", "acme")
+    code, out, _ = tollgate("key", "list", "--project", "shop")
     assert created["id"] in out and "active" in out
     assert created["secret"] not in out  # the secret is shown once, never listed
     code, out, _ = tollgate("key", "revoke", created["id"])
     assert code == 0
-    code, out, _ = tollgate("key", "list", "--project", "acme")
+    code, out, _ = tollgate("key", "list", "--project", "shop")
     assert "revoked" in out
-    code, out, _ = tollgate("bill", "--project", "acme", "--json")
+    code, out, _ = tollgate("bill", "--project", "shop", "--json")
     bill = json.loads(out)
     assert (bill["total"], bill["requests"], bill["by_model"]) == ("0.00", 0, [])
 
@@ -70,21 +64,55 @@ def test_prices_are_versioned_and_exact(tollgate) -> None:  # type: ignore[no-un
     ],
 )
 def test_bad_input_gets_a_clear_error_and_writes_nothing(tollgate, argv, message) -> None:  # type: ignore[no-untyped-def]
+    _, before, _ = tollgate("project", "list", "--json")
     code, _, err = tollgate(*argv)
     assert code == 2 and message in err and "Traceback" not in err
     _, out, _ = tollgate("project", "list", "--json")
-    assert json.loads(out) == []
+    assert [p["name"] for p in json.loads(out)] == [p["name"] for p in json.loads(before)]
     _, out, _ = tollgate("price", "list", "--json")
     assert "m" not in {p["model"] for p in json.loads(out)}
 
 
 def test_duplicate_project_names_are_refused(tollgate) -> None:  # type: ignore[no-untyped-def]
-    assert tollgate("project", "create", "acme")[0] == 0
-    code, _, err = tollgate("project", "create", "acme")
+    assert tollgate("project", "create", "shop")[0] == 0
+    code, _, err = tollgate("project", "create", "shop")
     assert code == 2 and "already exists" in err
 
 
 def test_bill_month_must_be_a_month(tollgate) -> None:  # type: ignore[no-untyped-def]
-    tollgate("project", "create", "acme")
-    code, _, err = tollgate("bill", "--project", "acme", "--month", "2026-13")
+    tollgate("project", "create", "shop")
+    code, _, err = tollgate("bill", "--project", "shop", "--month", "2026-13")
     assert code == 2 and "period" in err
+
+
+BUDGET_COMMANDS = [
+    ["project", "list"],
+    ["project", "create", "shop"],
+    ["key", "list", "--project", "acme"],
+    ["key", "revoke", "key_x"],
+    ["price", "list"],
+    ["budget", "list"],
+    ["limit", "list"],
+    ["alert", "list"],
+    ["policy", "show", "--project", "acme"],
+]
+
+
+def test_the_operator_commands_are_clients_of_budget(tollgate, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Projects, keys, prices, budgets, limits, alerts and policies are Budget's: with no
+    usable database but a running Budget they work; with Budget down each says so in
+    one line and exits 1."""
+    monkeypatch.setenv("TOLLGATE_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    code, out, err = tollgate("project", "list", "--json")
+    assert code == 0 and [p["name"] for p in json.loads(out)] == ["acme"], err
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        addr = f"127.0.0.1:{sock.getsockname()[1]}"  # nothing listens once it closes
+    monkeypatch.setenv("TOLLGATE_BUDGET_ADDR", addr)
+    for argv in BUDGET_COMMANDS:
+        code, out, err = tollgate(*argv)
+        assert (code, out) == (1, ""), (argv, out, err)
+        assert err == (
+            f"tollgate: tollgate's budget service at {addr} is not reachable; "
+            "start the suite with `tollgate up`\n"
+        ), argv

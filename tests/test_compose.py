@@ -46,6 +46,7 @@ from tests.composefile import (
     final_stage,
     healthcheck_argv,
     image_env,
+    interpolate,
     names_read,
     raw_compose,
     scanned_names,
@@ -115,6 +116,20 @@ def test_only_the_router_holds_upstream_keys() -> None:
         if name != "router":
             keys = [p.api_key for p in settings_of(name, with_key).providers]
             assert "sk-test" not in keys, f"{name} receives the upstream key"
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_every_service_gets_the_one_internal_token_from_the_host(name: str) -> None:
+    host_token = HOST_ENV["TOLLGATE_INTERNAL_TOKEN"]
+    assert settings_of(name).internal_token == host_token, f"{name} has no internal token"
+    other = {**HOST_ENV, "TOLLGATE_INTERNAL_TOKEN": "another-token-of-sixteen-plus"}
+    assert settings_of(name, other).internal_token == other["TOLLGATE_INTERNAL_TOKEN"]
+
+
+def test_compose_refuses_to_start_without_the_internal_token() -> None:
+    without = {k: v for k, v in HOST_ENV.items() if k != "TOLLGATE_INTERNAL_TOKEN"}
+    with pytest.raises(KeyError, match="TOLLGATE_INTERNAL_TOKEN"):
+        _map_strings(raw_compose(), lambda s: interpolate(s, without))
 
 
 @pytest.mark.parametrize("name", TOLLGATE_SERVICES)

@@ -4,11 +4,13 @@ would run them, they pass while a service serves and fail once it stops."""
 from __future__ import annotations
 
 import http.server
+import os
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from concurrent import futures
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,11 +19,14 @@ import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from tests.composefile import GRPC_ONLY, ROOT, healthcheck_argv
+from tests.tlscerts import issue
+from tollgate.config import GrpcTlsFiles
+from tollgate.grpctls import TlsMaterial
 
 
-def _run(argv: list[str], arg: str) -> int:
+def _run(argv: list[str], arg: str, env: dict[str, str] | None = None) -> int:
     command = [sys.executable, "-c", argv[2], arg]
-    return subprocess.run(command, capture_output=True, timeout=30).returncode
+    return subprocess.run(command, capture_output=True, timeout=30, env=env).returncode
 
 
 @pytest.fixture
@@ -47,6 +52,25 @@ def test_grpc_healthcheck_passes_only_while_serving(
     assert _run(argv, addr) != 0
     server.stop(None).wait()
     assert _run(argv, addr) != 0
+
+
+def test_grpc_healthcheck_speaks_mutual_tls_when_it_is_configured(tmp_path: Path) -> None:
+    issued = issue(tmp_path, "health")
+    tls = TlsMaterial.read(GrpcTlsFiles(issued.cert, issued.key, issued.ca))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    port = server.add_secure_port("127.0.0.1:0", tls.server_credentials())
+    server.start()
+    try:
+        servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TOLLGATE_")}
+        env["TOLLGATE_HOME"] = str(tmp_path)  # no token there: the probe needs none
+        argv, addr = healthcheck_argv("budget"), f"127.0.0.1:{port}"
+        assert _run(argv, addr, {**env, **issued.env()}) == 0
+        assert _run(argv, addr, env) != 0  # plain text gets no answer from a TLS port
+    finally:
+        server.stop(None)
 
 
 def test_gateway_healthcheck_passes_only_on_http_ok() -> None:

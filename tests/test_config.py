@@ -85,3 +85,33 @@ def test_bad_config_is_refused_with_a_clear_message(
 def test_a_missing_config_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings({"TOLLGATE_CONFIG": str(tmp_path / "nope.yaml")})
+
+
+def test_model_names_hold_every_name_a_call_may_carry(tmp_path: Path) -> None:
+    # The services preload the tokenizers these names use (tollgate/tokens.py).
+    env = write(
+        tmp_path,
+        """
+providers:
+  - {name: a, kind: openai, base_url: "http://127.0.0.1:9/v1", models: [m1]}
+  - {name: b, kind: openai, base_url: "http://127.0.0.1:9/v1"}
+routes:
+  - model: chat
+    deployments: [{provider: a, model: m1}, {provider: b, model: gpt-4-0613}]
+aliases: {fast: chat}
+""",
+    )
+    names = load_settings(env).model_names()
+    assert names == {"m1", "chat", "fast", "gpt-4-0613"}
+
+
+def test_up_mode_is_two_processes_unless_another_is_asked_for(tmp_path: Path) -> None:
+    from tollgate.settings.model import UpMode
+
+    base = {"TOLLGATE_HOME": str(tmp_path)}
+    assert load_settings(base).up_mode is UpMode.TWO
+    assert load_settings({**base, "TOLLGATE_UP_MODE": "one"}).up_mode is UpMode.ONE
+    assert load_settings({**base, "TOLLGATE_UP_MODE": " Split "}).up_mode is UpMode.SPLIT
+    assert load_settings({**base, "TOLLGATE_UP_MODE": "two"}).up_mode is UpMode.TWO
+    with pytest.raises(ConfigError, match="TOLLGATE_UP_MODE: 'three'"):
+        load_settings({**base, "TOLLGATE_UP_MODE": "three"})

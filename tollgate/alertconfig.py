@@ -7,7 +7,8 @@ the database. They come from `TOLLGATE_ALERT_WEBHOOKS` (a comma list of `url` or
 `format=url`) and from the YAML `alerts.webhooks` list (`url` or `url_env`,
 `format`, optional `project`, optional `secret`/`secret_env` for signed DingTalk
 and Feishu robots). Every other setting is `alerts.<name>` in the YAML, overridden
-by `TOLLGATE_ALERT_<NAME>` in the environment.
+by `TOLLGATE_ALERT_<NAME>` in the environment. E-mail alerts (`alerts.email`, an SMTP
+server and its recipients) are in emailconfig.py.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
+
+from tollgate.emailconfig import EmailConfigError, EmailSettings, EmailTarget, parse_email
 
 WEBHOOK_FORMATS = ("generic", "slack", "dingtalk", "feishu", "wecom")
 
@@ -62,6 +65,18 @@ class AlertSettings:
     spike_min_requests: int = 10
     spike_check_seconds: float = 60.0
     spike_pause_keys: bool = False
+    # Key expiry reminders: days before a key expires (each sent once); empty: none.
+    key_expiry_reminder_days: tuple[int, ...] = (7, 1)
+    key_expiry_check_seconds: float = 300.0
+    email: EmailSettings | None = None  # alerts by e-mail too (emailconfig.py)
+
+    @property
+    def channels(self) -> tuple[Channel, ...]:
+        """Every delivery target: the webhooks, then the e-mail recipient lists."""
+        return (*self.webhooks, *(self.email.targets if self.email else ()))
+
+
+Channel = WebhookConfig | EmailTarget
 
 
 class AlertConfigError(ValueError):
@@ -122,6 +137,18 @@ def _coerce(name: str, kind: type, value: Any) -> Any:
     return result
 
 
+def _days(value: Any) -> tuple[int, ...]:
+    """`7,1` or [7, 1]: whole days from 1 to 365, largest first."""
+    items = str(value).split(",") if isinstance(value, str | int) else value
+    try:
+        days = sorted({int(str(d).strip()) for d in items if str(d).strip()}, reverse=True)
+    except (TypeError, ValueError):
+        raise AlertConfigError(f"alerts.key_expiry_reminder_days: {value!r}") from None
+    if any(not 1 <= d <= 365 for d in days):
+        raise AlertConfigError("alerts.key_expiry_reminder_days: whole days from 1 to 365")
+    return tuple(days)
+
+
 def parse_alerts(data: Any, env: Mapping[str, str]) -> AlertSettings:
     """The `alerts:` YAML section (or None) with its environment overrides."""
     data = data or {}
@@ -132,10 +159,21 @@ def parse_alerts(data: Any, env: Mapping[str, str]) -> AlertSettings:
     if not isinstance(listed, list):
         raise AlertConfigError("alerts.webhooks: must be a list")
     hooks += [_webhook(item, env, f"alerts.webhooks[{i}]") for i, item in enumerate(listed)]
-    values: dict[str, Any] = {"webhooks": tuple(hooks)}
+    try:
+        email = parse_email(data.get("email"), env)
+    except EmailConfigError as exc:
+        raise AlertConfigError(str(exc)) from None
+    values: dict[str, Any] = {
+        "webhooks": tuple(hooks),
+        "email": email,
+        "key_expiry_reminder_days": _days(
+            env.get("TOLLGATE_ALERT_KEY_EXPIRY_REMINDER_DAYS", "").strip()
+            or data.get("key_expiry_reminder_days", (7, 1))
+        ),
+    }
     defaults = AlertSettings()
     for spec in fields(AlertSettings):
-        if spec.name == "webhooks":
+        if spec.name in values:
             continue
         raw = env.get(f"TOLLGATE_ALERT_{spec.name.upper()}", "").strip() or data.get(spec.name)
         if raw is not None and raw != "":

@@ -1,18 +1,16 @@
-"""OpenAI's embeddings format, shared by the gateway, the router and the mock upstreams.
+"""OpenAI's embeddings format, shared by the gateway and the router.
 
 An embeddings request's `input` is a string, a list of strings, a list of token ids,
 or a list of token-id lists. `items` turns any of them into one item an input (a
-string or a token-id list); `count_tokens` counts what an upstream bills for them.
-The demo model's vectors (`demo_vector`) are deterministic and exact in float32, so
-a vector sent as JSON floats and the same vector sent as base64 decode alike.
+string or a token-id list); `count_tokens` counts what an upstream bills for them;
+`response` builds the answer, its vectors as float lists or as base64 of
+little-endian float32. (The demo model's vectors live with the router's demo
+provider, services/router/providers/demo/vectors.py.)
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
-import math
 import struct
 from collections.abc import Sequence
 from typing import Any
@@ -23,8 +21,6 @@ JSON = dict[str, Any]
 Item = str | list[int]
 
 MAX_INPUTS = 2048
-DEMO_DIMENSIONS = 16
-MAX_DEMO_DIMENSIONS = 3072
 ENCODING_FORMATS = ("float", "base64")
 
 
@@ -74,26 +70,6 @@ def count_tokens(inputs: Sequence[Item], model: str) -> int:
     return sum(count_text(i, model) if isinstance(i, str) else len(i) for i in inputs)
 
 
-def _float32(value: float) -> float:
-    result: float = struct.unpack("<f", struct.pack("<f", value))[0]
-    return result
-
-
-def demo_vector(item: Item, dimensions: int = DEMO_DIMENSIONS) -> list[float]:
-    """The demo model's unit vector for one input: a function of the input alone,
-    every component exact in float32."""
-    seed = hashlib.sha256(json.dumps(item).encode()).digest()
-    raw: list[float] = []
-    counter = 0
-    while len(raw) < dimensions:
-        block = hashlib.sha256(seed + counter.to_bytes(4, "little")).digest()
-        raw.extend(n / 2**31 - 1.0 for n in struct.unpack("<8I", block))
-        counter += 1
-    del raw[dimensions:]
-    norm = math.sqrt(sum(x * x for x in raw)) or 1.0
-    return [_float32(x / norm) for x in raw]
-
-
 def encode_base64(vector: Sequence[float]) -> str:
     """A vector as OpenAI sends it for `encoding_format: base64`: little-endian float32."""
     return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
@@ -122,30 +98,3 @@ def response(
         "model": model,
         "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
     }
-
-
-def demo_error(body: JSON) -> tuple[str, str] | None:
-    """Why the demo model refuses a request: (param, message), or None."""
-    problem = input_error(body.get("input"))
-    if problem is not None:
-        return "input", problem
-    dimensions = body.get("dimensions")
-    if dimensions is not None and (
-        not isinstance(dimensions, int)
-        or isinstance(dimensions, bool)
-        or not 1 <= dimensions <= MAX_DEMO_DIMENSIONS
-    ):
-        return "dimensions", f"'dimensions' must be an integer from 1 to {MAX_DEMO_DIMENSIONS}."
-    if body.get("encoding_format", "float") not in (*ENCODING_FORMATS, None):
-        return "encoding_format", "'encoding_format' must be 'float' or 'base64'."
-    return None
-
-
-def demo_response(body: JSON, model: str) -> JSON:
-    """The demo model's answer to a valid embeddings request (see `demo_error`):
-    one deterministic vector an input, usage counted with `model`'s tokenizer."""
-    inputs = items(body["input"])
-    dimensions = body.get("dimensions") or DEMO_DIMENSIONS
-    vectors = [demo_vector(item, dimensions) for item in inputs]
-    encoding_format = body.get("encoding_format") or "float"
-    return response(vectors, model, count_tokens(inputs, model), encoding_format)

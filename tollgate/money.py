@@ -95,6 +95,11 @@ class Price:
     max_output_tokens: int
     # Tokens written to the prompt cache; None bills them at the input price.
     cache_write_input_nano: int | None = None
+    # The batch price of Batch API lines, its own; all None: the default rule (Budget's
+    # batch_prices.py). Cached None: the batch input price.
+    batch_input_nano: int | None = None
+    batch_output_nano: int | None = None
+    batch_cached_input_nano: int | None = None
 
     @property
     def cache_write_nano(self) -> int:
@@ -104,7 +109,7 @@ class Price:
         )
 
 
-def _exact_rate(from_currency: str, to_currency: str, usd_to_cny: Decimal) -> Fraction:
+def exact_rate(from_currency: str, to_currency: str, usd_to_cny: Decimal) -> Fraction:
     """The exchange rate as an exact rational (CNY to USD is 1/7.2, not a rounded 0.138...)."""
     if from_currency == to_currency:
         return Fraction(1)
@@ -143,18 +148,37 @@ def cost_nano(
 
     Parts larger than the whole are cut to fit: cached first, then cache_write.
     """
-    if min(prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens) < 0:
-        raise MoneyError("token counts cannot be negative")
+    numerator = weighted_tokens(
+        price,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cached_tokens=cached_tokens,
+        cache_write_tokens=cache_write_tokens,
+    )
     if not multiplier.is_finite() or multiplier < 0:
         raise MoneyError(f"price multiplier: {multiplier} must be finite and non-negative")
+    rate = exact_rate(price.currency, currency, usd_to_cny)
+    exact = Fraction(numerator, TOKENS_PER_PRICE_UNIT) * rate * Fraction(multiplier)
+    return round_half_up(exact)
+
+
+def weighted_tokens(
+    price: Price,
+    *,
+    prompt_tokens: int,
+    completion_tokens: int,
+    cached_tokens: int = 0,
+    cache_write_tokens: int = 0,
+) -> int:
+    """`cost_nano`'s numerator: each kind of token times its price per million, in
+    nano-units of the price's currency (parts larger than the whole cut to fit)."""
+    if min(prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens) < 0:
+        raise MoneyError("token counts cannot be negative")
     cached = min(cached_tokens, prompt_tokens)
     cache_write = min(cache_write_tokens, prompt_tokens - cached)
-    numerator = (
+    return (
         (prompt_tokens - cached - cache_write) * price.input_nano
         + cached * price.cached_input_nano
         + cache_write * price.cache_write_nano
         + completion_tokens * price.output_nano
     )
-    rate = _exact_rate(price.currency, currency, usd_to_cny)
-    exact = Fraction(numerator, TOKENS_PER_PRICE_UNIT) * rate * Fraction(multiplier)
-    return round_half_up(exact)

@@ -17,9 +17,11 @@ def generate(out_dir: Path) -> None:
     from grpc_tools import protoc
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    well_known = Path(protoc.__file__).parent / "_proto"  # google/protobuf/*.proto
     args = [
         "protoc",
         f"-I{PROTOS}",
+        f"-I{well_known}",
         f"--python_out={out_dir}",
         f"--pyi_out={out_dir}",
         f"--grpc_python_out={out_dir}",

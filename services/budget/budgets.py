@@ -17,7 +17,9 @@ from typing import Any
 from sqlalchemy import Connection, Row, delete, func, select, update
 
 from services.budget import queries
+from services.budget.alerts.events import Crossing
 from services.budget.periods import TOTAL, period_key, period_start
+from services.budget.reservation_state import ReservationState
 from tollgate.db.models import BUDGET_COUNTERS, BUDGETS, RESERVATIONS
 
 DEFAULT_ALERT_AT = (50, 80, 100)
@@ -84,14 +86,16 @@ def lock_counters(
     """Lock the counters named, in sorted order; those in `create` are made (at zero)
     when missing. A counter neither found nor created (its budget was deleted) is
     left out of the answer."""
-    create_counter = queries.CREATE_COUNTER[conn.dialect.name]
+    lock_or_create = queries.LOCK_COUNTER[conn.dialect.name]
     creatable = set(create)
     locked: dict[CounterId, Counter] = {}
     for budget_id, key in sorted(set(wanted) | creatable):
         counter = {"budget_id": budget_id, "period_key": key}
-        if (budget_id, key) in creatable:
-            conn.execute(create_counter, {**counter, "committed_nano": 0, "reserved_nano": 0})
-        row = conn.execute(queries.COUNTER_LOCKED, counter).first()
+        if (budget_id, key) in creatable:  # one statement makes (at zero) and locks it
+            zero = {"committed_nano": 0, "reserved_nano": 0}
+            row = conn.execute(lock_or_create, {**counter, **zero}).first()
+        else:
+            row = conn.execute(queries.COUNTER_LOCKED, counter).first()
         if row is not None:
             locked[(budget_id, key)] = Counter(row.committed_nano, row.reserved_nano)
     return locked
@@ -177,7 +181,8 @@ def _settled_since(
     conn: Connection, project_id: str, key_id: str | None, since: datetime | None
 ) -> int:
     query = select(func.coalesce(func.sum(RESERVATIONS.c.cost_nano), 0)).where(
-        RESERVATIONS.c.project_id == project_id, RESERVATIONS.c.state == "settled"
+        RESERVATIONS.c.project_id == project_id,
+        RESERVATIONS.c.state == ReservationState.SETTLED,
     )
     if key_id is not None:
         query = query.where(RESERVATIONS.c.key_id == key_id)
@@ -197,3 +202,20 @@ def drop_budget(conn: Connection, owner_id: str, period: str) -> bool:
     conn.execute(delete(BUDGET_COUNTERS).where(BUDGET_COUNTERS.c.budget_id == budget_id))
     conn.execute(delete(BUDGETS).where(BUDGETS.c.id == budget_id))
     return True
+
+
+def crossing(rule: BudgetRule, key: str, project: Row[Any], before: int, cost: int) -> Crossing:
+    """What charging `cost` to `rule`'s counter `key` (at `before`) crosses, for alerts."""
+    return Crossing(
+        budget_id=rule.id,
+        project_id=rule.project_id,
+        key_id=rule.key_id,
+        period=rule.period,
+        period_key=key,
+        limit_nano=rule.amount_nano,
+        currency=project.currency,
+        thresholds=rule.alert_at,
+        before_nano=before,
+        after_nano=before + cost,
+        project_name=project.name,
+    )

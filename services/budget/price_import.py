@@ -10,6 +10,8 @@ need more than 9 decimal places per million tokens (nano-units) is refused.
 What is read, per entry: `input_cost_per_token`, `output_cost_per_token`,
 `cache_read_input_token_cost` (cached input; absent: the input price),
 `cache_creation_input_token_cost` (cache write; absent: the input price),
+`input_cost_per_token_batches` and `output_cost_per_token_batches` (the model's own
+batch price, both or neither; absent: Budget's default batch rule, batch_prices.py),
 `max_output_tokens` or else `max_tokens`, `litellm_provider` and `mode`. Only `chat`
 and `embedding` entries are imported (embeddings have no output price: 0).
 
@@ -140,6 +142,12 @@ def _entry_price(key: str, entry: dict[str, Any]) -> PriceInput | str:
     input_price = price("input_cost_per_token")
     assert input_price is not None
     max_tokens = _max_tokens(entry, key)
+    batch_input = price("input_cost_per_token_batches")
+    batch_output = price("output_cost_per_token_batches")
+    if mode == "embedding" and batch_input is not None:
+        batch_output = Decimal(0)  # embeddings write nothing
+    if batch_input is None or batch_output is None:  # half a batch price is none
+        batch_input = batch_output = None
     return PriceInput(
         model=model,
         input=input_price,
@@ -149,6 +157,8 @@ def _entry_price(key: str, entry: dict[str, Any]) -> PriceInput | str:
         # Embeddings write nothing: one output token, as in the shipped defaults.
         max_output_tokens=1 if mode == "embedding" else max_tokens,
         cache_write_input=price("cache_creation_input_token_cost"),
+        batch_input=batch_input,
+        batch_output=batch_output,
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, bindparam, select
 
+from services.budget.batch_prices import describe_batch
 from tollgate.config import Settings
 from tollgate.db import utcnow
 from tollgate.db.models import PRICES
@@ -29,13 +30,22 @@ class PriceInput:
     input: Decimal | str
     output: Decimal | str
     cached_input: Decimal | str | None
-    currency: str
+    currency: str | None  # None: the model's current currency (a new model must name one)
     max_output_tokens: int | None = None
     # None: tokens written to the prompt cache cost the input price.
     cache_write_input: Decimal | str | None = None
+    # The batch price (batch_prices.py): input and output together, or neither (the
+    # default rule); cached None: the cached price scaled like the input.
+    batch_input: Decimal | str | None = None
+    batch_output: Decimal | str | None = None
+    batch_cached_input: Decimal | str | None = None
 
 
-def _row_to_price(row: Row[Any]) -> Price:
+class CurrencyRequired(ValueError):
+    """A model with no price yet was priced without a currency."""
+
+
+def price_of_row(row: Row[Any]) -> Price:
     return Price(
         model=row.model,
         input_nano=row.input_nano,
@@ -44,6 +54,9 @@ def _row_to_price(row: Row[Any]) -> Price:
         currency=row.currency,
         max_output_tokens=row.max_output_tokens,
         cache_write_input_nano=row.cache_write_input_nano,
+        batch_input_nano=row.batch_input_nano,
+        batch_output_nano=row.batch_output_nano,
+        batch_cached_input_nano=row.batch_cached_input_nano,
     )
 
 
@@ -60,7 +73,7 @@ _PRICE_AT = (
 def price_at(conn: Connection, model: str, at: datetime) -> Price | None:
     """The version of `model`'s price in force at `at`, or None when it has none."""
     row = conn.execute(_PRICE_AT, {"model": model, "at": at}).first()
-    return _row_to_price(row) if row else None
+    return price_of_row(row) if row else None
 
 
 def to_price(price: PriceInput, max_output_tokens: int) -> Price:
@@ -71,23 +84,60 @@ def to_price(price: PriceInput, max_output_tokens: int) -> Price:
         raise ValueError("max_output_tokens: must be positive")
     cached = price.cached_input if price.cached_input is not None else price.input
     cache_write = price.cache_write_input
+    batch_input, batch_output, batch_cached = _batch(price)
     return Price(
         model=price.model.strip(),
         input_nano=to_nano(price.input),
         output_nano=to_nano(price.output),
         cached_input_nano=to_nano(cached),
-        currency=check_currency(price.currency),
+        currency=check_currency(_currency(price)),
         max_output_tokens=max_output_tokens,
         cache_write_input_nano=None if cache_write is None else to_nano(cache_write),
+        batch_input_nano=batch_input,
+        batch_output_nano=batch_output,
+        batch_cached_input_nano=batch_cached,
     )
+
+
+class BatchPriceIncomplete(ValueError):
+    """A batch price without its input or output price (`field` names the missing one)."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _batch(price: PriceInput) -> tuple[int | None, int | None, int | None]:
+    """The batch price's nano-units: all three, or all None (the default rule)."""
+    given = (price.batch_input, price.batch_output, price.batch_cached_input)
+    if all(value is None for value in given):
+        return None, None, None
+    for name in ("batch_input", "batch_output"):
+        if getattr(price, name) is None:
+            raise BatchPriceIncomplete(
+                f"{name}: a batch price needs batch_input and batch_output together", name
+            )
+    nanos = [None if value is None else to_nano(value) for value in given]
+    return nanos[0], nanos[1], nanos[2]
+
+
+def _currency(price: PriceInput) -> str:
+    if price.currency is None:
+        raise CurrencyRequired(
+            f"currency: {price.model.strip()!r} has no price yet; name its currency (USD or CNY)"
+        )
+    return price.currency
 
 
 def set_price(conn: Connection, price: PriceInput, effective_from: datetime | None = None) -> Price:
     """Add a price version; raises MoneyError on a bad amount or currency. Without a
-    max_output_tokens it keeps the current version's (or the default)."""
+    max_output_tokens it keeps the current version's (or the default); without a currency
+    it keeps the current version's (a model with no price yet raises CurrencyRequired)."""
+    current = price_at(conn, price.model.strip(), utcnow())
+    if price.currency is None and current is not None:
+        price = replace(price, currency=current.currency)
     max_output = price.max_output_tokens
     if max_output is None:
-        current = price_at(conn, price.model.strip(), utcnow())
         max_output = current.max_output_tokens if current else DEFAULT_MAX_OUTPUT_TOKENS
     created = to_price(price, max_output)
     conn.execute(
@@ -103,7 +153,7 @@ def current_prices(conn: Connection) -> list[Price]:
     return [p for m in list(models) if (p := price_at(conn, m, now)) is not None]
 
 
-def describe(price: Price) -> dict[str, str | int]:
+def describe(price: Price) -> dict[str, str | int | bool]:
     return {
         "model": price.model,
         "currency": price.currency,
@@ -112,6 +162,7 @@ def describe(price: Price) -> dict[str, str | int]:
         "cached_input": format_amount(price.cached_input_nano),
         "cache_write_input": format_amount(price.cache_write_nano),
         "max_output_tokens": price.max_output_tokens,
+        **describe_batch(price),
     }
 
 
@@ -127,6 +178,9 @@ def default_prices() -> list[PriceInput]:
             currency=item["currency"],
             max_output_tokens=item.get("max_output_tokens"),
             cache_write_input=item.get("cache_write_input"),
+            batch_input=item.get("batch_input"),
+            batch_output=item.get("batch_output"),
+            batch_cached_input=item.get("batch_cached_input"),
         )
         for item in json.loads(text)["prices"]
     ]

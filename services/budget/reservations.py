@@ -7,11 +7,28 @@ sorted order (BEGIN IMMEDIATE on SQLite, SELECT ... FOR UPDATE on PostgreSQL), s
 that "committed + reserved + this call <= hard limit" holds for every hard budget
 however many budget replicas decide at once. Each reservation remembers its holds
 (budget, period key, amount), so settlement and release move exactly those counters.
+
+The amount held is the largest worst case of every model that may serve the call
+(holds.py): a fallback to a dearer model never bills more than was held. What a
+refusal says is in refusals.py.
+
+A Batch API line (`batch_id`) is held and billed at the batch price (batch_prices.py),
+and held for its batch's window (`hold_seconds`) instead of the default TTL: its
+hold counts against the hard budgets like any other until the line settles, is
+released, or the window passes, so lines of many batches at once never overshoot.
+The reservation keeps its batch, so the line settles at the batch price it was held
+at even if its Settle does not name the batch.
+
+An ALLOWED answer that holds nothing (no hard budget applies to the project or the
+key) says how long the gateway may reuse it for the same key and call shape without
+asking (`reuse_ms`: at most a second, never past the key's expiry, never for a batch
+line): such a call runs unreserved either way, and Settle prices it at its start time.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -20,21 +37,42 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, Row, select
 
-from services.budget import alerts, queries
-from services.budget.budgets import (
-    BudgetRule,
-    Counter,
-    CounterId,
-    budgets_for_call,
-    lock_counters,
-    move,
+from services.budget import downgrade, queries, refusals
+from services.budget.budgets import budgets_for_call, lock_counters, move
+from services.budget.catalogue import PriceLookup, catalogue, stamp_of
+from services.budget.holds import (
+    CallSize,
+    HoldTooLong,
+    Pricing,
+    Usage,
+    dearest,
+    free,
+    held_by,
+    hold_ttl,
 )
-from services.budget.periods import describe_reset, period_key, resets_at
-from services.budget.prices import price_at
+from services.budget.periods import period_key
+from services.budget.reference import NO_TERMS, SettleTerms
+from services.budget.refusals import AuthorizedKey
+from services.budget.reservation_state import ReservationState
+from services.budget.settlement import Rates, SettleCall, Settlement, settle_many
 from services.budget.status import Status, budget_status
 from tollgate.db import as_utc, read_transaction, utcnow
-from tollgate.db.models import HOLDS, RESERVATIONS, Reservation
-from tollgate.money import Price, cost_nano, format_amount, from_nano
+from tollgate.db.models import Reservation
+
+__all__ = [
+    "Authorization",
+    "Decision",
+    "HoldTooLong",
+    "ReservationBook",
+    "SettleCall",
+    "Settlement",
+    "Usage",
+]
+
+
+# The longest the gateway may reuse an answer without asking: a revoked, paused or
+# newly budgeted key is seen within it even if the gateway's watchers missed it.
+REUSE_MS = 1000
 
 
 class Decision(enum.Enum):
@@ -42,7 +80,9 @@ class Decision(enum.Enum):
     BUDGET_EXCEEDED = "budget_exceeded"
     KEY_REVOKED = "key_revoked"
     KEY_PAUSED = "key_paused"
+    KEY_EXPIRED = "key_expired"
     MODEL_NOT_PRICED = "model_not_priced"
+    DOWNGRADED = "downgraded"  # allowed, reserved (and to be served) at the cheaper model
 
 
 @dataclass(frozen=True)
@@ -51,40 +91,34 @@ class Authorization:
     reserved_nano: int = 0
     currency: str = ""
     message: str = ""
+    # How long the caller may reuse an ALLOWED answer without asking (reuse_ms_for).
+    reuse_ms: int = 0
 
 
 @dataclass(frozen=True)
-class Settlement:
-    cost_nano: int
-    currency: str
-    already_settled: bool
+class Cheaper:
+    """The cheaper model a call may be downgraded to, its worst case (its route's
+    candidates included), and the project's threshold (downgrade.py)."""
+
+    model: str
+    amount_nano: int
+    threshold: downgrade.Threshold
 
 
-@dataclass(frozen=True)
-class Usage:
-    prompt_tokens: int = 0  # the whole input, cached and cache-write tokens included
-    completion_tokens: int = 0
-    cached_tokens: int = 0
-    cache_write_tokens: int = 0
-
-    @staticmethod
-    def worst_case(price: Price, prompt_tokens: int, completion_tokens: int) -> Usage:
-        """The dearest way the prompt can be billed: as cache writes when they cost more
-        than plain input (Anthropic's are 1.25x), and never as cheaper cache reads."""
-        writes = prompt_tokens if price.cache_write_nano > price.input_nano else 0
-        return Usage(prompt_tokens, completion_tokens, cache_write_tokens=writes)
+def reuse_ms_for(key_expires_at: datetime | None, batch_id: str, now: datetime) -> int:
+    """How long an ALLOWED answer that held nothing may be reused by the gateway for
+    the same key and call shape: at most REUSE_MS, never past the key's expiry, and
+    never for a Batch API line. Only for calls no hard budget applies to, where the
+    answer does not depend on the call's size (no downgrade is considered)."""
+    if batch_id:
+        return 0
+    if key_expires_at is None:
+        return REUSE_MS
+    left = (as_utc(key_expires_at) - now) // timedelta(milliseconds=1)
+    return max(0, min(REUSE_MS, left))
 
 
-@dataclass(frozen=True)
-class Caller:
-    """Who is calling, as read at authorization: names for a refusal's message."""
-
-    project: Row[Any]
-    key_id: str
-    key_name: str
-
-
-class Ledger:
+class ReservationBook:
     """Reservation and settlement over one database; safe across processes."""
 
     def __init__(
@@ -99,19 +133,8 @@ class Ledger:
         self.usd_to_cny = usd_to_cny
         self.ttl = timedelta(seconds=ttl_seconds)
         self.zone = zone or ZoneInfo("UTC")
-
-    def _cost(self, price: Price, usage: Usage, project: Row[Any]) -> int:
-        """The call's cost in the project's currency, at its price multiplier."""
-        return cost_nano(
-            price,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            cached_tokens=usage.cached_tokens,
-            cache_write_tokens=usage.cache_write_tokens,
-            currency=project.currency,
-            usd_to_cny=self.usd_to_cny,
-            multiplier=from_nano(project.price_multiplier_nano),
-        )
+        # (project, budget, period key) whose downgrade alert this process recorded.
+        self._downgrade_alerted: set[tuple[str, int, str]] = set()
 
     def month_of(self, at: datetime) -> str:
         return period_key("monthly", at, self.zone)
@@ -127,66 +150,126 @@ class Ledger:
         *,
         choices: int = 1,
         now: datetime | None = None,
+        downgrade_model: str = "",
+        candidates: Sequence[str] = (),
+        downgrade_candidates: Sequence[str] = (),
+        batch_id: str = "",
+        hold_seconds: int = 0,
     ) -> Authorization:
+        """Reserve a call's worst case: the largest of `model`'s and each candidate's
+        (every upstream model a fallback may serve it with). A candidate without a
+        price refuses the call (MODEL_NOT_PRICED): it could not be billed. With
+        `downgrade_model`, a project past its downgrade threshold is DOWNGRADED:
+        reserved at that model and `downgrade_candidates` instead. A batch line
+        (`batch_id`) is reserved at the batch price; `hold_seconds` (0: the default TTL)
+        is how long the hold lasts unsettled."""
+        ttl = hold_ttl(hold_seconds, self.ttl)
         now = now or utcnow()
+        size = CallSize(prompt_tokens, max_completion_tokens, choices)
         with read_transaction(self.engine) as conn:
             # The key, its project and whether a hard budget applies, read on every
-            # call (never cached): a revoked or paused key is refused from the next call.
+            # Authorize (never cached here): a revoked or paused key is refused from the
+            # next call that asks. Where nothing is held the gateway may reuse an
+            # ALLOWED answer for up to REUSE_MS without asking (reuse_ms_for).
             project = conn.execute(queries.CALLER, {"key_id": key_id}).first()
             if project is None or project.key_revoked_at is not None or project.id != project_id:
-                return Authorization(Decision.KEY_REVOKED, message="This API key has been revoked.")
+                return Authorization(Decision.KEY_REVOKED, message=refusals.KEY_REVOKED)
+            if project.key_expires_at is not None and as_utc(project.key_expires_at) <= now:
+                return Authorization(Decision.KEY_EXPIRED, message=refusals.KEY_EXPIRED)
             if project.key_paused_at is not None:
-                return Authorization(
-                    Decision.KEY_PAUSED,
-                    message=f"This API key has been paused since "
-                    f"{as_utc(project.key_paused_at):%Y-%m-%d %H:%M} UTC; an operator can "
-                    "resume it.",
+                message = refusals.key_paused(project.key_paused_at)
+                return Authorization(Decision.KEY_PAUSED, message=message)
+            pricing = Pricing(project, self.usd_to_cny, batch=bool(batch_id))
+            prices = catalogue(conn, stamp_of(project)).at
+            worst = dearest(prices, [model, *candidates], size, pricing, now)
+            if worst.unpriced:
+                message = (
+                    refusals.not_priced(model)
+                    if worst.unpriced == model
+                    else refusals.fallback_not_priced(model, worst.unpriced)
                 )
-            price = price_at(conn, model, now)
-            if price is None:
-                return Authorization(
-                    Decision.MODEL_NOT_PRICED,
-                    message=f"The model `{model}` has no price yet, so tollgate cannot bill it. "
-                    f"An operator can set one with `tollgate price set {model} ...`.",
-                )
-        output_cap = (max_completion_tokens or price.max_output_tokens) * choices
-        amount = self._cost(
-            price,
-            Usage.worst_case(price, prompt_tokens, output_cap),
-            project,
-        )
+                return Authorization(Decision.MODEL_NOT_PRICED, message=message)
+            cheaper = None
+            if downgrade_model and downgrade_model != model and project.has_hard_budget:
+                models = [downgrade_model, *downgrade_candidates]
+                cheaper = self._cheaper(conn, (prices, pricing), models, size, now)
         if not project.has_hard_budget:
             # No hard limit: nothing to hold, and no write lock taken. Settlement prices
             # the call at its start time.
-            return Authorization(Decision.ALLOWED, 0, project.currency)
-        caller = Caller(project, key_id, project.key_name)
-        return self._reserve(request_id, caller, model, amount, now)
+            reuse = reuse_ms_for(project.key_expires_at, batch_id, now)
+            return Authorization(Decision.ALLOWED, 0, project.currency, reuse_ms=reuse)
+        caller = AuthorizedKey(project, key_id, project.key_name)
+        return self._reserve(
+            request_id, caller, model, worst.amount_nano, now, cheaper, size, (ttl, batch_id)
+        )
+
+    @staticmethod
+    def _cheaper(
+        conn: Connection,
+        priced: tuple[PriceLookup, Pricing],
+        models: list[str],
+        size: CallSize,
+        now: datetime,
+    ) -> Cheaper | None:
+        """The downgrade on offer (`models[0]`, held at the dearest of `models`): none
+        without a threshold, or when one of `models` has no price."""
+        prices, pricing = priced
+        threshold = downgrade.threshold_of(conn, pricing.project.id)
+        if threshold is None:
+            return None
+        worst = dearest(prices, models, size, pricing, now)
+        return None if worst.unpriced else Cheaper(models[0], worst.amount_nano, threshold)
 
     def _reserve(
-        self, request_id: str, caller: Caller, model: str, amount: int, now: datetime
+        self,
+        request_id: str,
+        caller: AuthorizedKey,
+        model: str,
+        amount: int,
+        now: datetime,
+        cheaper: Cheaper | None = None,
+        size: CallSize | None = None,
+        line: tuple[timedelta, str] | None = None,
     ) -> Authorization:
+        """Hold `amount` (`line`: how long, and the batch; None: the default TTL, no batch)."""
+        ttl, batch_id = line or (self.ttl, "")
         project = caller.project
+        decision = Decision.ALLOWED
         with self.engine.begin() as conn:
             existing = conn.execute(queries.RESERVATION, {"request_id": request_id}).first()
             if existing is not None:  # a repeated Authorize of the same request
-                if existing.state != "open":
+                if existing.state != ReservationState.OPEN:
                     raise ValueError(f"request {request_id} has already finished")
-                return Authorization(Decision.ALLOWED, existing.amount_nano, existing.currency)
+                if cheaper is not None and existing.model == cheaper.model:
+                    decision = Decision.DOWNGRADED
+                return Authorization(decision, existing.amount_nano, existing.currency)
             # Read the budgets again inside the transaction: an operator may have just
             # changed them.
             rules = budgets_for_call(conn, project.id, caller.key_id, hard_only=True)
             held = {rule.id: (rule.id, period_key(rule.period, now, self.zone)) for rule in rules}
             counters = lock_counters(conn, held.values(), create=held.values())
+            if cheaper is not None:
+                past = downgrade.passed(cheaper.threshold, rules, held, counters, now, self.zone)
+                if past is not None:
+                    self._alert_downgrade(conn, project, past, model, cheaper.model, now)
+                    decision, model, amount = (
+                        Decision.DOWNGRADED,
+                        cheaper.model,
+                        cheaper.amount_nano,
+                    )
             for rule in rules:
                 counter = counters[held[rule.id]]
                 if counter.committed_nano + counter.reserved_nano + amount > rule.amount_nano:
+                    key = held[rule.id][1]
                     return Authorization(
                         Decision.BUDGET_EXCEEDED,
                         currency=project.currency,
-                        message=self._refusal(caller, rule, counter, amount, held[rule.id][1]),
+                        message=refusals.budget_exceeded(
+                            caller, rule, counter, amount, key, self.zone, size
+                        ),
                     )
             conn.execute(
-                RESERVATIONS.insert(),
+                queries.INSERT_RESERVATION,
                 {
                     "request_id": request_id,
                     "project_id": project.id,
@@ -195,16 +278,17 @@ class Ledger:
                     "period": self.month_of(now),
                     "currency": project.currency,
                     "amount_nano": amount,
-                    "state": "open",
+                    "state": ReservationState.OPEN,
                     "cost_nano": None,
                     "created_at": now,
-                    "expires_at": now + self.ttl,
+                    "expires_at": now + ttl,
+                    "batch_id": batch_id,
                 },
             )
             for counter_id in sorted(held.values()):
                 move(conn, counter_id, reserved=amount)
             conn.execute(
-                HOLDS.insert(),
+                queries.INSERT_HOLDS,
                 [
                     {
                         "request_id": request_id,
@@ -215,34 +299,23 @@ class Ledger:
                     for b, k in held.values()
                 ],
             )
-            return Authorization(Decision.ALLOWED, amount, project.currency)
+            return Authorization(decision, amount, project.currency)
 
-    def _refusal(
-        self, caller: Caller, rule: BudgetRule, counter: Counter, amount: int, key: str
-    ) -> str:
-        c = caller.project.currency
-        project = f"project '{caller.project.name}'"
-        if rule.key_id is None:
-            owner = project.capitalize()
-        else:
-            label = f"'{caller.key_name}' ({caller.key_id})" if caller.key_name else caller.key_id
-            owner = f"Key {label} of {project}"
-        if rule.period == "total":
-            span = "lifetime budget"
-            resets = (
-                "This budget never resets; an operator can raise it with `tollgate budget set`."
-            )
-        else:
-            span = f"{rule.period} budget"
-            reset = describe_reset(resets_at(rule.period, key, self.zone))
-            resets = f"The budget resets at {reset}."
-        when = "" if rule.period == "total" else f" for {key}"
-        return (
-            f"{owner} has reached its {span} of {c} {format_amount(rule.amount_nano)}{when}: "
-            f"{c} {format_amount(counter.committed_nano)} spent and "
-            f"{c} {format_amount(counter.reserved_nano)} held by calls in flight; "
-            f"this call may cost up to {c} {format_amount(amount)}. {resets}"
-        )
+    def _alert_downgrade(
+        self,
+        conn: Connection,
+        project: Row[Any],
+        past: downgrade.Passed,
+        model: str,
+        cheaper: str,
+        now: datetime,
+    ) -> None:
+        """Record the period's downgrade alert once (this process skips the insert
+        after its first; the unique index keeps it to one across replicas)."""
+        seen = (project.id, past.rule.id, past.period_key)
+        if seen not in self._downgrade_alerted:
+            downgrade.record_alert(conn, project, past, model, cheaper, now)
+            self._downgrade_alerted.add(seen)
 
     def settle(
         self,
@@ -252,103 +325,28 @@ class Ledger:
         model: str,
         usage: Usage,
         started_at: datetime,
+        terms: SettleTerms = NO_TERMS,
     ) -> Settlement:
-        with self.engine.begin() as conn:
-            reservation = conn.execute(
-                queries.RESERVATION_LOCKED, {"request_id": request_id}
-            ).first()
-            if reservation is not None and reservation.state == "settled":
-                return Settlement(reservation.cost_nano or 0, reservation.currency, True)
-            project = conn.execute(queries.PROJECT, {"project_id": project_id}).one()
-            priced_at = as_utc(reservation.created_at) if reservation else as_utc(started_at)
-            price = price_at(conn, model, priced_at)
-            cost = self._cost(price, usage, project) if price else 0
-            holds = self._holds(conn, reservation)
-            # The cost counts against every budget in force, in the period the call started.
-            rules = budgets_for_call(conn, project_id, key_id, hard_only=False)
-            charged = {
-                (rule.id, period_key(rule.period, priced_at, self.zone)): rule for rule in rules
-            }
-            counters = lock_counters(conn, holds, create=charged if cost else ())
-            if holds:
-                self._free(conn, holds, counters)
-                conn.execute(queries.DELETE_HOLDS, {"request_id": request_id})
-            crossings = []
-            for counter_id, rule in sorted(charged.items()) if cost else ():
-                move(conn, counter_id, committed=cost)
-                before = counters[counter_id].committed_nano
-                crossings.append(self._crossing(rule, counter_id[1], project, before, cost))
-            if reservation is not None:
-                conn.execute(
-                    queries.FINISH,
-                    {"finished_id": request_id, "new_state": "settled", "new_cost": cost},
-                )
-            else:  # settled without a reservation (it was never made): remember the answer
-                conn.execute(
-                    RESERVATIONS.insert(),
-                    {
-                        "request_id": request_id,
-                        "project_id": project_id,
-                        "key_id": key_id,
-                        "model": model,
-                        "period": self.month_of(priced_at),
-                        "currency": project.currency,
-                        "amount_nano": 0,
-                        "state": "settled",
-                        "cost_nano": cost,
-                        "created_at": priced_at,
-                        "expires_at": priced_at,
-                    },
-                )
-            if crossings:
-                alerts.record_crossings(conn, crossings, utcnow())
-            return Settlement(cost, project.currency, False)
+        call = SettleCall(request_id, project_id, key_id, model, usage, started_at, terms)
+        return self.settle_many([call])[0]
 
-    @staticmethod
-    def _crossing(
-        rule: BudgetRule, key: str, project: Row[Any], before: int, cost: int
-    ) -> alerts.Crossing:
-        return alerts.Crossing(
-            budget_id=rule.id,
-            project_id=rule.project_id,
-            key_id=rule.key_id,
-            period=rule.period,
-            period_key=key,
-            limit_nano=rule.amount_nano,
-            currency=project.currency,
-            thresholds=rule.alert_at,
-            before_nano=before,
-            after_nano=before + cost,
-            project_name=project.name,
-        )
+    def settle_many(self, calls: Sequence[SettleCall]) -> list[Settlement]:
+        """Settle `calls` in one transaction, each as it would settle alone, in order
+        (settlement.py); one Settlement each."""
+        return settle_many(self.engine, calls, Rates(self.usd_to_cny, self.zone))
 
-    @staticmethod
-    def _holds(conn: Connection, reservation: Row[Any] | None) -> dict[CounterId, int]:
-        """What an open reservation holds, by counter; nothing for any other."""
-        if reservation is None or reservation.state != "open":
-            return {}
-        rows = conn.execute(queries.HOLDS_OF, {"request_id": reservation.request_id}).all()
-        return {(row.budget_id, row.period_key): row.amount_nano for row in rows}
-
-    @staticmethod
-    def _free(
-        conn: Connection, holds: dict[CounterId, int], counters: dict[CounterId, Counter]
-    ) -> None:
-        """Give back held amounts (counters of deleted budgets are gone: skip them)."""
-        for counter_id, amount in sorted(holds.items()):
-            if counter_id in counters:
-                move(conn, counter_id, reserved=-amount)
-
-    def release(self, request_id: str, *, state: str = "released") -> bool:
+    def release(
+        self, request_id: str, *, state: ReservationState = ReservationState.RELEASED
+    ) -> bool:
         """Drop an open reservation without cost; False when it was not open."""
         with self.engine.begin() as conn:
             reservation = conn.execute(
                 queries.RESERVATION_LOCKED, {"request_id": request_id}
             ).first()
-            if reservation is None or reservation.state != "open":
+            if reservation is None or reservation.state != ReservationState.OPEN:
                 return False
-            holds = self._holds(conn, reservation)
-            self._free(conn, holds, lock_counters(conn, holds))
+            holds = held_by(conn, reservation)
+            free(conn, holds, lock_counters(conn, holds))
             conn.execute(queries.DELETE_HOLDS, {"request_id": request_id})
             conn.execute(queries.RELEASE, {"finished_id": request_id, "new_state": state})
             return True
@@ -360,14 +358,14 @@ class Ledger:
             stale = (
                 conn.execute(
                     select(Reservation.request_id)
-                    .where(Reservation.state == "open", Reservation.expires_at < now)
+                    .where(Reservation.state == ReservationState.OPEN, Reservation.expires_at < now)
                     .limit(limit)
                 )
                 .scalars()
                 .all()
             )
             conn.rollback()
-        return sum(self.release(request_id, state="expired") for request_id in stale)
+        return sum(self.release(request_id, state=ReservationState.EXPIRED) for request_id in stale)
 
     def status(self, project_id: str, now: datetime | None = None) -> Status:
         return budget_status(self.engine, project_id, self.zone, now or utcnow())

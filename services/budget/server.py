@@ -1,4 +1,4 @@
-"""The Budget gRPC service over a Ledger."""
+"""The Budget gRPC service over a ReservationBook, with the operators' admin RPCs mixed in."""
 
 from __future__ import annotations
 
@@ -7,9 +7,26 @@ from datetime import UTC, datetime
 
 import grpc
 
-from services.budget.reservations import Authorization, Decision, Ledger, Usage
+from services.budget import alerts, metrics
+from services.budget.admin.rpc import AdminContext
+from services.budget.admin.rpc_audit import AuditRpcs
+from services.budget.admin.rpc_budgets import BudgetRpcs
+from services.budget.admin.rpc_catalogue import CatalogueRpcs
+from services.budget.admin.rpc_projects import ProjectRpcs
+from services.budget.catalogue import current_catalogue
+from services.budget.holds import MAX_BATCH_ID, MAX_HOLD_SECONDS
+from services.budget.reference import SettleTerms, parse_fraction
+from services.budget.reservations import (
+    Authorization,
+    Decision,
+    ReservationBook,
+    SettleCall,
+    Settlement,
+    Usage,
+)
 from services.budget.status import Line
 from tollgate import telemetry
+from tollgate.db import read_transaction, utcnow
 from tollgate.money import format_amount
 from tollgate.v1 import budget_pb2, budget_pb2_grpc, common_pb2
 
@@ -21,7 +38,9 @@ _DECISIONS = {
     Decision.BUDGET_EXCEEDED: budget_pb2.AuthorizeResponse.BUDGET_EXCEEDED,
     Decision.KEY_REVOKED: budget_pb2.AuthorizeResponse.KEY_REVOKED,
     Decision.KEY_PAUSED: budget_pb2.AuthorizeResponse.KEY_PAUSED,
+    Decision.KEY_EXPIRED: budget_pb2.AuthorizeResponse.KEY_EXPIRED,
     Decision.MODEL_NOT_PRICED: budget_pb2.AuthorizeResponse.MODEL_NOT_PRICED,
+    Decision.DOWNGRADED: budget_pb2.AuthorizeResponse.DOWNGRADED,
 }
 
 
@@ -50,9 +69,61 @@ def _line(line: Line, currency: str) -> budget_pb2.BudgetLine:
     )
 
 
-class BudgetServicer(budget_pb2_grpc.BudgetServicer):
-    def __init__(self, ledger: Ledger) -> None:
+def _terms(request: budget_pb2.SettleRequest) -> SettleTerms:
+    """The fraction and reference of a settlement; ValueError when they are bad."""
+    ref = request.reference_usage
+    counts = (ref.prompt_tokens, ref.completion_tokens, ref.cached_tokens, ref.cache_write_tokens)
+    if min(counts) < 0:
+        raise ValueError("reference token counts cannot be negative")
+    if len(request.batch_id) > MAX_BATCH_ID:
+        raise ValueError(f"batch_id: at most {MAX_BATCH_ID} characters")
+    return SettleTerms(
+        fraction=parse_fraction(request.cost_fraction),
+        reference_model=request.reference_model,
+        reference_usage=Usage(*counts),
+        batch_id=request.batch_id,
+    )
+
+
+def _settle_call(request: budget_pb2.SettleRequest) -> SettleCall:
+    """The settlement a SettleRequest asks for; ValueError when it is malformed."""
+    if not request.request_id or not request.caller.project_id:
+        raise ValueError("request_id and caller needed")
+    usage = request.usage
+    counts = (usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+    if min(*counts, usage.cache_write_tokens) < 0:
+        raise ValueError("token counts cannot be negative")
+    started = (
+        datetime.fromtimestamp(request.started_at_unix_ms / 1000, UTC)
+        if request.started_at_unix_ms
+        else datetime.now(UTC)
+    )
+    return SettleCall(
+        request.request_id,
+        request.caller.project_id,
+        request.caller.key_id,
+        request.model,
+        Usage(*counts, cache_write_tokens=usage.cache_write_tokens),
+        started,
+        _terms(request),
+    )
+
+
+def _settlement(result: Settlement) -> budget_pb2.SettleResponse:
+    return budget_pb2.SettleResponse(
+        cost=_money(result.cost_nano, result.currency),
+        already_settled=result.already_settled,
+        reference_cost=_money(result.reference_nano, result.currency),
+    )
+
+
+class BudgetServicer(
+    ProjectRpcs, BudgetRpcs, CatalogueRpcs, AuditRpcs, budget_pb2_grpc.BudgetServicer
+):
+    def __init__(self, ledger: ReservationBook, admin: AdminContext | None = None) -> None:
         self.ledger = ledger
+        # Without one, operator actions read the zone and alert settings configured.
+        self.admin = admin or AdminContext(ledger.engine)
 
     def Authorize(
         self, request: budget_pb2.AuthorizeRequest, context: grpc.ServicerContext
@@ -61,6 +132,12 @@ class BudgetServicer(budget_pb2_grpc.BudgetServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "request_id, caller and model needed")
         if min(request.prompt_tokens_estimate, request.max_completion_tokens, request.choices) < 0:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "token counts cannot be negative")
+        if len(request.batch_id) > MAX_BATCH_ID:
+            message = f"batch_id: at most {MAX_BATCH_ID} characters"
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
+        if not 0 <= request.hold_seconds <= MAX_HOLD_SECONDS:
+            message = f"hold_seconds must be 0 to {MAX_HOLD_SECONDS}"
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
         with TRACER.start_as_current_span(
             "budget.authorize",
             context=telemetry.incoming_context(context.invocation_metadata()),
@@ -71,10 +148,12 @@ class BudgetServicer(budget_pb2_grpc.BudgetServicer):
             except ValueError as exc:
                 context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
             span.set_attribute("tollgate.decision", result.decision.value)
+        metrics.AUTHORIZATIONS.labels(result.decision.value).inc()
         return budget_pb2.AuthorizeResponse(
             decision=_DECISIONS[result.decision],
             reserved=_money(result.reserved_nano, result.currency),
             message=result.message,
+            reuse_ms=result.reuse_ms,
         )
 
     def _authorize(self, request: budget_pb2.AuthorizeRequest) -> Authorization:
@@ -86,38 +165,102 @@ class BudgetServicer(budget_pb2_grpc.BudgetServicer):
             request.prompt_tokens_estimate,
             request.max_completion_tokens,
             choices=max(request.choices, 1),
+            downgrade_model=request.downgrade_model,
+            candidates=request.candidate_models,
+            downgrade_candidates=request.downgrade_candidate_models,
+            batch_id=request.batch_id,
+            hold_seconds=request.hold_seconds,
         )
 
     def Settle(
         self, request: budget_pb2.SettleRequest, context: grpc.ServicerContext
     ) -> budget_pb2.SettleResponse:
-        if not request.request_id or not request.caller.project_id:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "request_id and caller needed")
-        usage = request.usage
-        counts = (usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
-        if min(*counts, usage.cache_write_tokens) < 0:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "token counts cannot be negative")
-        started = (
-            datetime.fromtimestamp(request.started_at_unix_ms / 1000, UTC)
-            if request.started_at_unix_ms
-            else datetime.now(UTC)
-        )
-        result = self.ledger.settle(
-            request.request_id,
-            request.caller.project_id,
-            request.caller.key_id,
-            request.model,
-            Usage(*counts, cache_write_tokens=usage.cache_write_tokens),
-            started,
-        )
-        return budget_pb2.SettleResponse(
-            cost=_money(result.cost_nano, result.currency), already_settled=result.already_settled
-        )
+        try:
+            call = _settle_call(request)
+        except ValueError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        with TRACER.start_as_current_span(
+            "budget.settle", attributes={"tollgate.request_id": request.request_id}
+        ):
+            result = self.ledger.settle_many([call])[0]
+        return _settlement(result)
+
+    def SettleBatch(
+        self, request: budget_pb2.SettleBatchRequest, context: grpc.ServicerContext
+    ) -> budget_pb2.SettleBatchResponse:
+        """Every Settle of the batch in one transaction; INVALID_ARGUMENT (nothing
+        settled) when one of them is malformed. When the batch's transaction fails,
+        each is settled on its own, so one that cannot settle keeps none of the others
+        from settling; if any still fails, INTERNAL names them (the others are settled,
+        and answer already_settled with their cost when sent again)."""
+        calls = []
+        for index, settle in enumerate(request.settles):
+            try:
+                calls.append(_settle_call(settle))
+            except ValueError as exc:
+                message = f"settles[{index}] ({settle.request_id!r}): {exc}"
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
+        with TRACER.start_as_current_span(
+            "budget.settle_batch", attributes={"tollgate.settles": len(calls)}
+        ):
+            try:
+                results = self.ledger.settle_many(calls)
+            except Exception:
+                log.exception("a batch of %d settles failed; settling one by one", len(calls))
+                results, failed = self._settle_each(calls)
+                if failed:
+                    message = f"settle failed for {', '.join(failed)}; the others are settled"
+                    context.abort(grpc.StatusCode.INTERNAL, message)
+        return budget_pb2.SettleBatchResponse(results=[_settlement(r) for r in results])
+
+    def _settle_each(self, calls: list[SettleCall]) -> tuple[list[Settlement], list[str]]:
+        """Each call settled in its own transaction; the request ids that failed."""
+        results, failed = [], []
+        for call in calls:
+            try:
+                results.extend(self.ledger.settle_many([call]))
+            except Exception:
+                log.exception("settle of %s failed", call.request_id)
+                failed.append(call.request_id)
+        return results, failed
 
     def Release(
         self, request: budget_pb2.ReleaseRequest, context: grpc.ServicerContext
     ) -> budget_pb2.ReleaseResponse:
         return budget_pb2.ReleaseResponse(released=self.ledger.release(request.request_id))
+
+    def RecordOperatorAlert(
+        self, request: budget_pb2.OperatorAlertRequest, context: grpc.ServicerContext
+    ) -> budget_pb2.OperatorAlertResponse:
+        if not request.subject or not request.message:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "subject and message needed")
+        with self.ledger.engine.begin() as conn:
+            recorded = alerts.record_operator_alert(
+                conn, request.subject, request.project_id, request.message, utcnow()
+            )
+        return budget_pb2.OperatorAlertResponse(recorded=recorded)
+
+    def GetPrices(
+        self, request: budget_pb2.GetPricesRequest, context: grpc.ServicerContext
+    ) -> budget_pb2.GetPricesResponse:
+        wanted = set(request.models)
+        with read_transaction(self.ledger.engine) as conn:
+            now = current_catalogue(conn).current(utcnow())
+            prices = [p for p in now if not wanted or p.model in wanted]
+        return budget_pb2.GetPricesResponse(
+            prices=[
+                budget_pb2.ModelPrice(
+                    model=p.model,
+                    currency=p.currency,
+                    input=format_amount(p.input_nano),
+                    output=format_amount(p.output_nano),
+                    cached_input=format_amount(p.cached_input_nano),
+                    cache_write_input=format_amount(p.cache_write_nano),
+                )
+                for p in prices
+            ],
+            usd_to_cny=str(self.ledger.usd_to_cny),
+        )
 
     def GetBudgetStatus(
         self, request: budget_pb2.GetBudgetStatusRequest, context: grpc.ServicerContext

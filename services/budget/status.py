@@ -10,6 +10,7 @@ from sqlalchemy import Engine, func, select
 
 from services.budget.budgets import BudgetRule, project_budgets, read_counter
 from services.budget.periods import period_key, resets_at
+from services.budget.reservation_state import ReservationState
 from tollgate.db.models import API_KEYS, PROJECTS, RESERVATIONS
 
 
@@ -74,7 +75,7 @@ def budget_status(engine: Engine, project_id: str, zone: ZoneInfo, now: datetime
                 select(func.coalesce(func.sum(RESERVATIONS.c.cost_nano), 0)).where(
                     RESERVATIONS.c.project_id == project_id,
                     RESERVATIONS.c.period == month,
-                    RESERVATIONS.c.state == "settled",
+                    RESERVATIONS.c.state == ReservationState.SETTLED,
                 )
             ).scalar_one()
         conn.rollback()

@@ -28,6 +28,7 @@ import json
 from typing import Any
 
 from services.gateway.errors import ApiError, bad_request
+from services.gateway.validation import MAX_TOKENS, text
 
 JSON = dict[str, Any]
 ROLES = ("user", "assistant")
@@ -251,7 +252,7 @@ def _tool_choice(choice: Any) -> tuple[Any, bool]:
         raise _bad("must be an object with a 'type'", "tool_choice")
     kind = choice.get("type")
     parallel_off = choice.get("disable_parallel_tool_use") is True
-    if kind in TOOL_CHOICES:
+    if isinstance(kind, str) and kind in TOOL_CHOICES:
         return TOOL_CHOICES[kind], parallel_off
     if kind == "tool":
         name = choice.get("name")
@@ -276,8 +277,8 @@ def _max_tokens(body: JSON) -> int:
     value = body.get("max_tokens")
     if value is None:
         raise _bad("Field required", "max_tokens")
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _bad("must be an integer of at least 1", "max_tokens")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TOKENS:
+        raise _bad(f"must be an integer from 1 to {MAX_TOKENS}", "max_tokens")
     return value
 
 
@@ -297,7 +298,7 @@ def _user(metadata: Any) -> str:
     user = metadata.get("user_id")
     if user is not None and not isinstance(user, str):
         raise _bad("must be a string", "metadata.user_id")
-    return user or ""
+    return text(user, "metadata.user_id")
 
 
 def stop_sequences(body: JSON) -> list[str]:
@@ -311,6 +312,7 @@ def openai_request(body: JSON, *, for_counting: bool = False) -> JSON:
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
         raise _bad("must be a non-empty string", "model")
+    text(model, "model", required=True)
     out: JSON = {"model": model}
     if not for_counting:
         out["max_tokens"] = _max_tokens(body)

@@ -18,7 +18,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.responses import Response
+
 from services.gateway.errors import ApiError
+from services.gateway.request_id import id_headers
 from tollgate.v1 import common_pb2
 
 JSON = dict[str, Any]
@@ -57,6 +60,16 @@ def error_body(exc: ApiError, request_id: str | None = None) -> JSON:
     if request_id:
         body["request_id"] = request_id
     return body
+
+
+def error_response(exc: ApiError, request_id: str) -> Response:
+    """A gateway error as the Messages API answers it, with its request id headers."""
+    return Response(
+        json.dumps(error_body(exc, request_id)),
+        status_code=exc.status,
+        media_type="application/json",
+        headers={**exc.headers, "request-id": request_id, **id_headers(request_id)},
+    )
 
 
 def message_id(request_id: str) -> str:

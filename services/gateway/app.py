@@ -1,53 +1,45 @@
-"""The gateway's HTTP app: OpenAI-compatible routes, OpenAI-format errors."""
+"""The gateway's HTTP app: the front doors, the reads, the admin API, one error format.
+
+Each route lives in its own module; this one wires them to what they share (`Deps`)."""
 
 from __future__ import annotations
-
-import asyncio
-import logging
-import time
-from collections.abc import Awaitable, Callable
 
 import grpc
 from sqlalchemy import Engine
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services.gateway.admin import admin_routes
-from services.gateway.auth import KeyCache, secret_from
+from services.gateway.auth import KeyCache
+from services.gateway.batches import BatchDeps, batch_api_routes
 from services.gateway.catalog import ModelCatalog
-from services.gateway.chat import ChatDeps, chat_handler
+from services.gateway.chat import chat_handler
+from services.gateway.completions import completions_handler
+from services.gateway.count_tokens import count_tokens_handler
+from services.gateway.dashboard import dashboard_routes
+from services.gateway.deps import Deps
 from services.gateway.embeddings import embeddings_handler
-from services.gateway.errors import ApiError, unavailable
-from services.gateway.messages import count_tokens_handler, messages_handler
+from services.gateway.error_handlers import EXCEPTION_HANDLERS, openai_errors
+from services.gateway.gate import Gate
+from services.gateway.http_server import BODY_TIMEOUT_SECONDS, BodyTimeout
+from services.gateway.messages import messages_handler
+from services.gateway.models import model_handler, models_handler
+from services.gateway.observe import Observe
+from services.gateway.openapi import openapi_json
+from services.gateway.policy_cache import PolicyCache
 from services.gateway.ratelimit import create_limiter
-from services.metering.wire import range_report_json, usage_forecast
-from tollgate.v1 import (
-    budget_pb2,
-    budget_pb2_grpc,
-    metering_pb2,
-    metering_pb2_grpc,
-    router_pb2_grpc,
-)
-
-log = logging.getLogger(__name__)
-CREATED = int(time.time())
-
-Handler = Callable[[Request], Awaitable[Response]]
+from services.gateway.request_id import RequestIds
+from services.gateway.responses import responses_routes
+from services.gateway.usage import usage_handler
+from tollgate.batch_config import BatchSettings
+from tollgate.v1 import budget_pb2_grpc, metering_pb2_grpc, responses_pb2_grpc, router_pb2_grpc
 
 
-def _api(handler: Handler) -> Handler:
-    """Answer ApiErrors in OpenAI's format; never let a traceback reach the client."""
-
-    async def wrapped(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except ApiError as exc:
-            return exc.response()
-
-    return wrapped
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
 
 
 def create_app(
@@ -58,148 +50,45 @@ def create_app(
     router: router_pb2_grpc.RouterStub,
     metering: metering_pb2_grpc.MeteringStub,
     redis_url: str = "",
+    body_timeout_seconds: float = BODY_TIMEOUT_SECONDS,
+    admin_budget: budget_pb2_grpc.BudgetStub | None = None,  # blocking, for the admin API
+    responses: responses_pb2_grpc.ResponseStoreStub | None = None,  # None: nothing stored
+    # The router's channel, for the Batch API's Files and Batches (None: they answer 503).
+    router_channel: grpc.aio.Channel | None = None,
 ) -> Starlette:
-    keys = KeyCache(engine)
-    models_catalog = ModelCatalog(router)
-    deps = ChatDeps(
-        keys=keys,
-        models=models_catalog,
+    deps = Deps(
+        gate=Gate(KeyCache(engine), create_limiter(engine, redis_url)),
+        models=ModelCatalog(router),
         budget=budget,
         router=router,
-        limits=create_limiter(engine, redis_url),
+        metering=metering,
+        policies=PolicyCache(engine),
+        responses=responses,
     )
-
-    chat = chat_handler(deps)
-
-    async def models(request: Request) -> Response:
-        await keys.resolve(secret_from(request), fresh=True)
-        data = [
-            {"id": name, "object": "model", "created": CREATED, "owned_by": route.provider}
-            for name, route in sorted((await models_catalog.all()).items())
-        ]
-        return JSONResponse({"object": "list", "data": data})
-
-    async def usage_range(project_id: str, project: str, request: Request) -> Response:
-        """GET /v1/usage?from=&to=&by=: the caller's own project over any UTC days."""
-        params = request.query_params
-        if "period" in params:
-            raise ApiError(400, "Use either 'period' or 'from'/'to'/'by'.", param="period")
-        try:
-            reply = await metering.GetReport(
-                metering_pb2.ReportRequest(
-                    project_id=project_id,
-                    from_day=params.get("from", ""),
-                    to_day=params.get("to", ""),
-                    group_by=params.get("by", "").split(","),
-                ),
-                timeout=10,
-            )
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
-                raise ApiError(400, exc.details() or "bad report request") from None
-            raise unavailable("metering") from None
-        return JSONResponse({**range_report_json(reply), "project": project})
-
-    async def usage(request: Request) -> Response:
-        caller = await keys.resolve(secret_from(request), fresh=True)
-        if {"from", "to", "by"} & set(request.query_params):
-            return await usage_range(caller.project_id, caller.project, request)
-        period = request.query_params.get("period", "")
-        try:
-            report, status = await asyncio.gather(
-                metering.GetUsageReport(
-                    metering_pb2.UsageReportRequest(project_id=caller.project_id, period=period),
-                    timeout=10,
-                ),
-                budget.GetBudgetStatus(
-                    budget_pb2.GetBudgetStatusRequest(project_id=caller.project_id), timeout=10
-                ),
-            )
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
-                raise ApiError(400, exc.details() or "bad period", param="period") from None
-            raise unavailable("metering") from None
-        return JSONResponse(
-            {
-                "object": "usage",
-                "project": caller.project,
-                "period": report.period,
-                "currency": caller.currency,
-                "total": report.total.amount,
-                "requests": report.requests,
-                "input_tokens": report.input_tokens,
-                "output_tokens": report.output_tokens,
-                "cached_tokens": report.cached_tokens,
-                "budget": {
-                    "period": status.period,
-                    "limit": status.limit.amount or None,
-                    "spent": status.spent.amount,
-                    "reserved": status.reserved.amount,
-                    "remaining": status.remaining.amount or None,
-                    "timezone": status.timezone,
-                    "budgets": [
-                        {
-                            "owner": line.owner,
-                            "key_id": line.key_id or None,
-                            "key_name": line.key_name or None,
-                            "period": line.period,
-                            "period_key": line.period_key,
-                            "hard": line.hard,
-                            "limit": line.limit.amount,
-                            "spent": line.spent.amount,
-                            "reserved": line.reserved.amount,
-                            "remaining": line.remaining.amount,
-                            "resets_at": line.resets_at or None,
-                            "alert_at": list(line.alert_at),
-                        }
-                        for line in status.budgets
-                    ],
-                },
-                "by_model": [
-                    {
-                        "model": line.model,
-                        "total": line.total.amount,
-                        "requests": line.requests,
-                        "input_tokens": line.input_tokens,
-                        "output_tokens": line.output_tokens,
-                        "cached_tokens": line.cached_tokens,
-                    }
-                    for line in report.by_model
-                ],
-                "forecast": usage_forecast(report),
-            }
-        )
-
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        if exc.status_code == 404:
-            message = f"Unknown request URL: {request.method} {request.url.path}."
-        elif exc.status_code == 405:
-            message = f"Method {request.method} is not allowed for {request.url.path}."
-        else:
-            message = str(exc.detail)
-        return ApiError(exc.status_code, message, headers=exc.headers).response()
-
-    async def server_error(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s", request.url.path, exc_info=exc)
-        return ApiError(
-            500, "tollgate hit an internal error; it has been logged.", type="server_error"
-        ).response()
-
     return Starlette(
+        # RequestIds first: every answer, whichever middleware or route made it, has its id.
+        middleware=[
+            Middleware(RequestIds),
+            Middleware(Observe),  # metrics and the access line, with the request's id
+            Middleware(BodyTimeout, seconds=body_timeout_seconds),
+        ],
         routes=[
-            Route("/v1/chat/completions", _api(chat), methods=["POST"]),
-            Route("/v1/embeddings", _api(embeddings_handler(deps)), methods=["POST"]),
+            Route("/v1/chat/completions", openai_errors(chat_handler(deps)), methods=["POST"]),
+            Route("/v1/completions", openai_errors(completions_handler(deps)), methods=["POST"]),
+            Route("/v1/embeddings", openai_errors(embeddings_handler(deps)), methods=["POST"]),
             # The Anthropic-format front door answers its errors in Anthropic's format.
             Route("/v1/messages", messages_handler(deps), methods=["POST"]),
             Route("/v1/messages/count_tokens", count_tokens_handler(deps), methods=["POST"]),
-            Route("/v1/models", _api(models), methods=["GET"]),
-            Route("/v1/usage", _api(usage), methods=["GET"]),
+            Route("/v1/models", openai_errors(models_handler(deps)), methods=["GET"]),
+            Route("/v1/models/{model:path}", openai_errors(model_handler(deps)), methods=["GET"]),
+            Route("/v1/usage", openai_errors(usage_handler(deps)), methods=["GET"]),
+            *responses_routes(deps),  # the Responses API (docs/responses.md)
+            # Files and batches (docs/batches.md).
+            *batch_api_routes(BatchDeps.over(deps, router_channel, BatchSettings.from_env())),
             Route("/healthz", healthz, methods=["GET"]),
-            *admin_routes(engine, admin_token),
+            Route("/openapi.json", openapi_json, methods=["GET"]),
+            *admin_routes(engine, admin_token, metering=metering, budget=admin_budget),
+            *dashboard_routes(deps.keys, admin_token, metering=metering, budget=admin_budget),
         ],
-        exception_handlers={HTTPException: http_error, Exception: server_error},
+        exception_handlers=EXCEPTION_HANDLERS,
     )

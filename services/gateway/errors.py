@@ -7,6 +7,8 @@ from collections.abc import Mapping
 
 from starlette.responses import Response
 
+from services.gateway.request_id import id_headers
+
 
 class ApiError(Exception):
     """An error the client sees; raised anywhere in a handler, answered by the app."""
@@ -42,7 +44,7 @@ class ApiError(Exception):
     def response(self, request_id: str | None = None) -> Response:
         headers = dict(self.headers)
         if request_id:
-            headers["x-request-id"] = request_id
+            headers.update(id_headers(request_id))
         return Response(
             json.dumps(self.body()),
             status_code=self.status,

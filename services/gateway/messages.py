@@ -1,7 +1,8 @@
-"""POST /v1/messages and /v1/messages/count_tokens: the Anthropic-format front door.
+"""POST /v1/messages: the Anthropic-format front door (its token count is in
+count_tokens.py).
 
 A Messages API request is translated to an OpenAI chat completion body
-(`anthropic_format`) and runs the path every chat call takes (`chat.open_relay`):
+(`anthropic_format`) and runs the path every chat call takes (`relay.open_relay`):
 the same project keys (`x-api-key` or `Authorization: Bearer`), rate limits, budget
 reservation, routing to any configured model, and the router's usage record. The
 answer is translated back (`anthropic_reply`); every error, before or during a
@@ -10,11 +11,8 @@ A client that leaves mid-stream closes the relay, which cancels the upstream cal
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from functools import cached_property
 
 import grpc
 from opentelemetry import trace
@@ -30,15 +28,29 @@ from services.gateway.anthropic_reply import (
     JSON,
     StreamTranslator,
     error_body,
+    error_response,
     message,
     message_id,
     sse,
     usage_from_proto,
 )
-from services.gateway.auth import secret_from
-from services.gateway.chat import SSE_HEADERS, ChatDeps, Relay, error_from_event, open_relay, traced
-from services.gateway.errors import ApiError, unknown_model
-from services.gateway.validation import ChatParams, chat_params, parse_json
+from services.gateway.cache_header import requested_cache_mode
+from services.gateway.chat_body import ChatBody, encode
+from services.gateway.context import CallContext, Started, traced
+from services.gateway.cost_header import relay_cost_headers
+from services.gateway.deps import Deps
+from services.gateway.errors import ApiError
+from services.gateway.policy import requested
+from services.gateway.relay import (
+    SSE_HEADERS,
+    EventKind,
+    Relay,
+    error_from_event,
+    kind_of,
+    open_relay,
+)
+from services.gateway.router_json import generated_texts, router_object
+from services.gateway.validation import ChatParams, chat_params, off_loop, parse_json, read_body
 from tollgate import tokens
 
 log = logging.getLogger(__name__)
@@ -46,40 +58,18 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def error_response(exc: ApiError, request_id: str) -> Response:
-    return Response(
-        json.dumps(error_body(exc, request_id)),
-        status_code=exc.status,
-        media_type="application/json",
-        headers={**exc.headers, "request-id": request_id, "x-request-id": request_id},
-    )
-
-
 def _error_event(exc: ApiError) -> bytes:
     return sse(error_body(exc))
 
 
-def _parse(raw: bytes) -> JSON:
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        log.warning("the router sent a chunk that is not JSON; skipped")
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 class _Estimate:
     """tollgate's own count of a call, for message_start and for an upstream that
-    reported no usage (the router then also records an estimate). Counted only when
-    asked: a non-streaming call with usage never needs it."""
+    reported no usage (the router then also records an estimate). The input is the
+    count the relay reserved for (made off the event loop for a large body)."""
 
-    def __init__(self, params: ChatParams, served_model: str) -> None:
-        self.params = params
+    def __init__(self, input_tokens: int, served_model: str) -> None:
+        self.input_tokens = input_tokens
         self.model = served_model
-
-    @cached_property
-    def input_tokens(self) -> int:
-        return tokens.count_chat_prompt(self.params.messages, self.model, self.params.tools)
 
     def usage(self, generated: list[str]) -> JSON:
         return {
@@ -101,7 +91,7 @@ async def _stream(
     relay: Relay, translator: StreamTranslator, model: str, estimate: _Estimate, span: trace.Span
 ) -> AsyncIterator[bytes]:
     try:
-        first = _parse(relay.first.chunk)
+        first = router_object(relay.first.chunk)
         served = first.get("model")
         served_model = served if isinstance(served, str) and served else model
         for event in translator.start(served_model, estimate.input_tokens):
@@ -110,11 +100,11 @@ async def _stream(
             yield sse(event)
         try:
             async for item in relay.rest():
-                kind = item.WhichOneof("event")
-                if kind == "chunk":
-                    for event in translator.chunk(_parse(item.chunk)):
+                kind = kind_of(item)
+                if kind is EventKind.CHUNK:
+                    for event in translator.chunk(router_object(item.chunk)):
                         yield sse(event)
-                elif kind == "error":
+                elif kind is EventKind.ERROR:
                     yield _error_event(error_from_event(item.error))
                     return
                 # Other kinds (the router's usage record) are not for the client.
@@ -130,28 +120,48 @@ async def _stream(
         span.end()
 
 
-async def _create(deps: ChatDeps, request: Request, request_id: str, span: trace.Span) -> Response:
-    started_ms = int(time.time() * 1000)
-    secret = secret_from(request)
-    caller = await deps.keys.resolve(secret)
-    body = parse_json(await request.body())
+def _translate(given: bytes) -> tuple[JSON, JSON, ChatParams]:
+    """The Messages API body, its OpenAI translation, and the checked chat params."""
+    body = parse_json(given)
     translated = openai_request(body)
-    params = chat_params(translated)
+    return body, translated, chat_params(translated)
+
+
+def _chat_body(translated: JSON, params: ChatParams, keep_cache_marks: bool) -> ChatBody:
+    """The body sent upstream. Without cache marks, its params are read from the body
+    without them too: steering writes compacted `params.messages` back into the body,
+    and must not bring the marks back."""
+    if keep_cache_marks:
+        return ChatBody(translated, encode(translated), params)
+    sent = without_cache_control(translated)
+    return ChatBody(sent, encode(sent), chat_params(sent))
+
+
+async def _create(deps: Deps, request: Request, started: Started) -> Response:
+    admitted = await deps.gate.admit(request)
+    ctx = CallContext.admitted(
+        started, admitted, cache_mode=requested_cache_mode(request), wish=requested(request)
+    )
+    given = await read_body(request)
+    body, translated, params = await off_loop(len(given), _translate, given)
     route = await deps.models.get(params.model)
-    if route is None or route.kind != "anthropic":
-        # Strict OpenAI-compatible servers refuse fields they do not know with a 400;
-        # only Anthropic reads cache marks (open_relay answers an unknown model).
-        translated = without_cache_control(translated)
-    raw = json.dumps(translated, separators=(",", ":"), ensure_ascii=False).encode()
-    relay = await open_relay(deps, request_id, caller, secret, raw, params, started_ms, span)
+    # Strict OpenAI-compatible servers refuse fields they do not know with a 400;
+    # only Anthropic reads cache marks (open_relay answers an unknown model).
+    keep_marks = route is not None and route.kind == "anthropic"
+    chat = await off_loop(len(given), _chat_body, translated, params, keep_marks)
+    relay = await open_relay(deps, ctx, chat)
+    request_id = ctx.request_id
     headers = {"request-id": request_id, "x-request-id": request_id, **relay.headers}
-    estimate = _Estimate(params, route.served_model if route else params.model)
+    if relay.cache_hit:
+        headers["x-tollgate-cache"] = "hit"
+    estimate = _Estimate(relay.prompt_tokens, route.served_model if route else params.model)
     msg_id = message_id(request_id)
     stops = stop_sequences(body)
-    if relay.kind == "response":
+    if relay.kind is EventKind.RESPONSE:
         await relay.aclose()
-        completion = _parse(relay.first.response)
-        texts = _generated(completion)
+        headers.update(await relay_cost_headers(deps.costs, ctx.caller, relay))
+        completion = router_object(relay.first.response)
+        texts = generated_texts(completion)
         reply = message(
             completion,
             msg_id=msg_id,
@@ -161,57 +171,17 @@ async def _create(deps: ChatDeps, request: Request, request_id: str, span: trace
         )
         return JSONResponse(reply, headers=headers)
     return StreamingResponse(
-        _stream(relay, StreamTranslator(msg_id, stops), params.model, estimate, span),
+        _stream(relay, StreamTranslator(msg_id, stops), params.model, estimate, ctx.span),
         media_type="text/event-stream",
         headers={**headers, **SSE_HEADERS},
     )
 
 
-def _generated(completion: JSON) -> list[str]:
-    """The texts of a completion's messages: its content and tool call arguments."""
-    texts: list[str] = []
-    choices = completion.get("choices")
-    for choice in choices if isinstance(choices, list) else []:
-        reply = choice.get("message") if isinstance(choice, dict) else None
-        if not isinstance(reply, dict):
-            continue
-        if isinstance(reply.get("content"), str):
-            texts.append(reply["content"])
-        for call in reply.get("tool_calls") or []:
-            function = call.get("function") if isinstance(call, dict) else None
-            if isinstance(function, dict) and isinstance(function.get("arguments"), str):
-                texts.append(function["arguments"])
-    return texts
-
-
-def messages_handler(deps: ChatDeps) -> Handler:
-    async def handle(request: Request, request_id: str, span: trace.Span) -> Response:
+def messages_handler(deps: Deps) -> Handler:
+    async def handle(request: Request, started: Started) -> Response:
         try:
-            return await _create(deps, request, request_id, span)
+            return await _create(deps, request, started)
         except ApiError as exc:
-            return error_response(exc, request_id)
+            return error_response(exc, started.request_id)
 
     return traced("POST /v1/messages", handle)
-
-
-def count_tokens_handler(deps: ChatDeps) -> Handler:
-    """tollgate's estimate of a request's input tokens (the figure its budget holds),
-    not the provider's count; nothing is called upstream and nothing is billed."""
-
-    async def handle(request: Request, request_id: str, span: trace.Span) -> Response:
-        try:
-            await deps.keys.resolve(secret_from(request))
-            translated = openai_request(parse_json(await request.body()), for_counting=True)
-            route = await deps.models.get(translated["model"])
-            if route is None:
-                raise unknown_model(translated["model"])
-            count = tokens.count_chat_prompt(
-                translated["messages"], route.served_model, translated.get("tools")
-            )
-        except ApiError as exc:
-            return error_response(exc, request_id)
-        return JSONResponse(
-            {"input_tokens": count}, headers={"request-id": request_id, "x-request-id": request_id}
-        )
-
-    return traced("POST /v1/messages/count_tokens", handle)

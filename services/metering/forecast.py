@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
 
 from sqlalchemy import Engine, func, select
 
@@ -31,7 +30,6 @@ from services.metering.days import days_left_in_month, first_of_month, today_utc
 from services.metering.rollups import day_of
 from tollgate.db import read_transaction
 from tollgate.db.models import PROJECTS, ROLLUPS
-from tollgate.money import format_amount
 
 WINDOW_DAYS = 7
 
@@ -111,21 +109,3 @@ def project_forecast(engine: Engine, project_id: str, today: date | None = None)
     return month_forecast(
         today, daily, first_day=day_of(project.created_at), currency=project.currency
     )
-
-
-def forecast_json(forecast: Forecast) -> dict[str, Any]:
-    """The forecast as JSON: exact decimal strings, days as "YYYY-MM-DD"."""
-    return {
-        "month": forecast.month,
-        "as_of": forecast.today.isoformat(),
-        "currency": forecast.currency,
-        "spent": format_amount(forecast.spent_nano),
-        "daily_average": format_amount(forecast.daily_average_nano),
-        "window": {
-            "from": forecast.window_first.isoformat() if forecast.window_first else None,
-            "to": forecast.window_last.isoformat() if forecast.window_last else None,
-            "days": forecast.window_days,
-        },
-        "days_left": forecast.days_left,
-        "forecast": format_amount(forecast.forecast_nano),
-    }

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Engine, func, select
 
 from services.metering.days import today_utc
-from services.metering.forecast import Forecast, forecast_json, project_forecast
+from services.metering.forecast import Forecast, project_forecast
+from services.metering.savings import Sums, ledger_savings
 from tollgate.db import read_transaction
 from tollgate.db.models import PROJECTS, ROLLUPS
-from tollgate.money import format_amount
 
 
 @dataclass
@@ -39,6 +38,9 @@ class Report:
     output_tokens: int = 0
     cached_tokens: int = 0
     by_model: list[Line] = field(default_factory=list)
+    # From the ledger (see savings.py): the month's cache hits, and what was saved.
+    cache_hits: int = 0
+    saved_nano: int = 0
 
 
 def month_bounds(period: str) -> tuple[datetime, datetime]:
@@ -81,7 +83,9 @@ def usage_report(engine: Engine, project_id: str, period: str | None = None) -> 
         if project is None:
             raise LookupError(project_id)
         rows = conn.execute(query).all()
+        saved = ledger_savings(conn, start, end, project_id).totals.get(project.currency, Sums())
     report = Report(project_id, project.name, period, project.currency)
+    report.cache_hits, report.saved_nano = saved.cache_hits, saved.saved_nano
     for model, *amounts in rows:
         line = Line(model, *(int(value or 0) for value in amounts))
         if not line.requests and not line.total_nano:
@@ -101,31 +105,3 @@ def forecast_for(engine: Engine, report: Report, today: date | None = None) -> F
     if report.period != today.strftime("%Y-%m"):
         return None
     return project_forecast(engine, report.project_id, today)
-
-
-def bill(report: Report, forecast: Forecast | None = None) -> dict[str, Any]:
-    """A report as the bill's JSON: amounts are exact decimal strings. The forecast is
-    there (else null) when the month is the current one."""
-    return {
-        "project": report.project,
-        "project_id": report.project_id,
-        "period": report.period,
-        "currency": report.currency,
-        "total": format_amount(report.total_nano),
-        "requests": report.requests,
-        "input_tokens": report.input_tokens,
-        "output_tokens": report.output_tokens,
-        "cached_tokens": report.cached_tokens,
-        "by_model": [
-            {
-                "model": line.model,
-                "total": format_amount(line.total_nano),
-                "requests": line.requests,
-                "input_tokens": line.input_tokens,
-                "output_tokens": line.output_tokens,
-                "cached_tokens": line.cached_tokens,
-            }
-            for line in report.by_model
-        ],
-        "forecast": forecast_json(forecast) if forecast else None,
-    }

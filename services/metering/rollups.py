@@ -9,7 +9,7 @@ PostgreSQL alike."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -17,10 +17,11 @@ from sqlalchemy import Connection, Date, Table, case, cast, delete, func, litera
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
+from services.metering.statuses import BILLED as BILLED_STATUSES
 from tollgate.db.models import LEDGER, ROLLUPS
 
-# Calls that were served (fully or partly) and billed; failed calls cost nothing.
-BILLED = ("ok", "partial")
+# The billed statuses as the ledger stores them (plain strings, for SQL too).
+BILLED = tuple(sorted(status.value for status in BILLED_STATUSES))
 # Token columns summed from the ledger (billed calls only); cache_write_tokens is
 # summed too when the ledger has it (the price-extras migration adds it).
 TOKENS = ("prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens")
@@ -69,6 +70,28 @@ def add_to_rollups(conn: Connection, row: Mapping[str, Any]) -> None:
     """Add one newly inserted ledger row to its rollup; call it in the insert's
     transaction, and only when the insert wrote the row."""
     conn.execute(UPSERTS[conn.dialect.name], increments(row))
+
+
+def add_many_to_rollups(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """`add_to_rollups` for many new ledger rows: their increments summed per rollup
+    row first (one statement may not touch a row twice), upserted in group order."""
+    if not rows:
+        return
+    summed: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        adds = increments(row)
+        group = tuple(adds[name] for name in GROUP)
+        into = summed.get(group)
+        if into is None:
+            summed[group] = adds
+        else:
+            for name in SUMS:
+                into[name] += adds[name]
+    upsert, groups = UPSERTS[conn.dialect.name], sorted(summed)
+    if len(groups) == 1:  # one statement's plain form costs less than its many form
+        conn.execute(upsert, summed[groups[0]])
+    else:
+        conn.execute(upsert, [summed[group] for group in groups])
 
 
 def ledger_day(conn: Connection) -> ColumnElement[Any]:

@@ -1,103 +1,44 @@
-"""The Metering gRPC service: ingest usage (idempotently), count tokens, report."""
+"""The Metering gRPC service: ingest usage (idempotently, see ingest.py), count
+tokens, report, and show the dead-letter table; the operators' RPCs (bills, reports,
+allocation, savings, what-if, per-call exports) are operator.py's functions; the
+dashboard's hourly spend and latest calls are hourly.py's and recent.py's."""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 
 import grpc
 
-from services.metering.breakdown import (
-    Amounts,
-    ReportQuery,
-    default_dimensions,
-    parse_dimensions,
-    range_report,
-)
-from services.metering.days import day_range
-from services.metering.forecast import Forecast, project_forecast
-from services.metering.ledger import Entry, UsageLedger, from_unix_ms
-from services.metering.reports import Report, forecast_for, usage_report
-from tollgate import tokens
-from tollgate.money import format_amount, to_nano
-from tollgate.v1 import (
-    budget_pb2,
-    budget_pb2_grpc,
-    common_pb2,
-    metering_pb2,
-    metering_pb2_grpc,
-)
+from services.metering import metrics, operator
+from services.metering.callers import CallerCheck
+from services.metering.deadletters import DeadLetters
+from services.metering.hourly import hourly_spend
+from services.metering.ingest import Ingest, Refused
+from services.metering.ledger import Recorded, UsageLedger
+from services.metering.recent import recent_calls
+from services.metering.refusals import answer, stream
+from services.metering.report_messages import money, report_to_proto
+from services.metering.reports import forecast_for, usage_report
+from tollgate import telemetry, tokens
+from tollgate.db import as_utc
+from tollgate.observability import logs
+from tollgate.v1 import budget_pb2_grpc, metering_pb2, metering_pb2_grpc
 
 log = logging.getLogger(__name__)
-
-_STATUS = {
-    metering_pb2.CALL_STATUS_OK: "ok",
-    metering_pb2.CALL_STATUS_FAILED: "failed",
-    metering_pb2.CALL_STATUS_PARTIAL: "partial",
-}
-_SOURCE = {
-    common_pb2.USAGE_SOURCE_PROVIDER: "provider",
-    common_pb2.USAGE_SOURCE_ESTIMATED: "estimated",
-}
-SETTLE_TIMEOUT_SECONDS = 10.0
+TRACER = telemetry.tracer(__name__)
 
 
-def _money(nano: int, currency: str) -> common_pb2.Money:
-    return common_pb2.Money(amount=format_amount(nano), currency=currency)
-
-
-def forecast_to_proto(forecast: Forecast) -> metering_pb2.Forecast:
-    c = forecast.currency
-    return metering_pb2.Forecast(
-        month=forecast.month,
-        as_of=forecast.today.isoformat(),
-        spent=_money(forecast.spent_nano, c),
-        daily_average=_money(forecast.daily_average_nano, c),
-        window_from=forecast.window_first.isoformat() if forecast.window_first else "",
-        window_to=forecast.window_last.isoformat() if forecast.window_last else "",
-        window_days=forecast.window_days,
-        days_left=forecast.days_left,
-        forecast=_money(forecast.forecast_nano, c),
-    )
-
-
-def _set_amounts(
-    message: metering_pb2.ReportLine | metering_pb2.ReportTotal, amounts: Amounts, currency: str
-) -> None:
-    message.total.CopyFrom(_money(amounts.cost_nano, currency))
-    message.requests = amounts.requests
-    message.input_tokens = amounts.prompt_tokens
-    message.output_tokens = amounts.completion_tokens
-    message.cached_tokens = amounts.cached_tokens
-    message.reasoning_tokens = amounts.reasoning_tokens
-    message.cache_write_tokens = amounts.cache_write_tokens
-
-
-_LINE_FIELDS = {"project": "project_id", "key": "key_id", "user": "end_user"}
-
-
-def report_to_proto(report: Report, forecast: Forecast | None = None) -> metering_pb2.UsageReport:
-    c = report.currency
-    return metering_pb2.UsageReport(
-        forecast=forecast_to_proto(forecast) if forecast else None,
-        project_id=report.project_id,
-        period=report.period,
-        total=_money(report.total_nano, c),
-        requests=report.requests,
-        input_tokens=report.input_tokens,
-        output_tokens=report.output_tokens,
-        cached_tokens=report.cached_tokens,
-        by_model=[
-            metering_pb2.ModelUsage(
-                model=line.model,
-                total=_money(line.total_nano, c),
-                requests=line.requests,
-                input_tokens=line.input_tokens,
-                output_tokens=line.output_tokens,
-                cached_tokens=line.cached_tokens,
-            )
-            for line in report.by_model
-        ],
+def _recorded(
+    record: metering_pb2.UsageRecord, recorded: Recorded
+) -> metering_pb2.RecordUsageResponse:
+    """Count a new row in the metrics and the ledger log; the answer for its record."""
+    if not recorded.duplicate:
+        metrics.ledger_row(record, recorded.cost_nano, recorded.currency)
+        metrics.log_row(record, recorded.cost_nano, recorded.currency)
+    return metering_pb2.RecordUsageResponse(
+        cost=money(recorded.cost_nano, recorded.currency), duplicate=recorded.duplicate
     )
 
 
@@ -105,65 +46,64 @@ class MeteringServicer(metering_pb2_grpc.MeteringServicer):
     def __init__(self, ledger: UsageLedger, budget: budget_pb2_grpc.BudgetStub) -> None:
         self.ledger = ledger
         self.budget = budget
+        engine = ledger.engine
+        self.ingest = Ingest(ledger, budget, CallerCheck(engine), DeadLetters(engine))
 
     def RecordUsage(
         self, request: metering_pb2.UsageRecord, context: grpc.ServicerContext
     ) -> metering_pb2.RecordUsageResponse:
-        if not request.request_id or not request.caller.project_id:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "request_id and caller needed")
-        if request.status not in _STATUS:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "status must be set")
-        status = _STATUS[request.status]
-        usage = request.usage
-        counts = (usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
-        if min(*counts, usage.cache_write_tokens) < 0:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "token counts cannot be negative")
-        # No look-up first: a repeated delivery (rare) settles again, which Budget answers
-        # with the first settlement's cost, and the ledger keeps its first row; a look-up
-        # would cost every first delivery a transaction more.
-        # A failed call costs nothing: settle it at zero, which frees its reservation.
-        billed = usage if status != "failed" else common_pb2.Usage()
-        try:
-            settled = self.budget.Settle(
-                budget_pb2.SettleRequest(
-                    request_id=request.request_id,
-                    caller=request.caller,
-                    model=request.model_served,
-                    usage=billed,
-                    started_at_unix_ms=request.started_at_unix_ms,
-                ),
-                timeout=SETTLE_TIMEOUT_SECONDS,
-            )
-        except grpc.RpcError as exc:
-            # The sender keeps the record and retries; nothing is written here.
-            log.warning("settle of %s failed: %s", request.request_id, exc.code())
-            context.abort(grpc.StatusCode.UNAVAILABLE, "budget service unavailable")
-        recorded = self.ledger.add(
-            Entry(
-                request_id=request.request_id,
-                project_id=request.caller.project_id,
-                key_id=request.caller.key_id,
-                end_user=request.caller.end_user[:200],
-                model_requested=request.model_requested,
-                model_served=request.model_served,
-                provider=request.provider,
-                prompt_tokens=billed.prompt_tokens,
-                completion_tokens=billed.completion_tokens,
-                cached_tokens=billed.cached_tokens,
-                reasoning_tokens=billed.reasoning_tokens,
-                cache_write_tokens=billed.cache_write_tokens,
-                usage_source=_SOURCE.get(request.usage_source, "estimated"),
-                cost_nano=to_nano(settled.cost.amount),
-                currency=settled.cost.currency,
-                status=status,
-                http_status=request.http_status or 200,
-                stream=request.stream,
-                latency_ms=max(int(request.latency_ms), 0),
-                started_at=from_unix_ms(request.started_at_unix_ms),
-            )
-        )
-        return metering_pb2.RecordUsageResponse(
-            cost=_money(recorded.cost_nano, recorded.currency), duplicate=recorded.duplicate
+        with TRACER.start_as_current_span(
+            "metering.record_usage", attributes={"tollgate.request_id": request.request_id}
+        ) as span:
+            try:
+                recorded = self.ingest.record(request)
+            except Refused as refused:
+                span.set_attribute("tollgate.refused", refused.code.name)
+                context.abort(refused.code, refused.message)
+            span.set_attribute("tollgate.duplicate", recorded.duplicate)
+        return _recorded(request, recorded)
+
+    def RecordUsageBatch(
+        self, request: metering_pb2.UsageBatch, context: grpc.ServicerContext
+    ) -> metering_pb2.RecordUsageBatchResponse:
+        records = request.records
+        with TRACER.start_as_current_span(
+            "metering.record_usage_batch", attributes={"tollgate.records": len(records)}
+        ):
+            try:
+                outcomes = self.ingest.record_batch(records)
+            except Refused as refused:  # Budget out of reach: nothing was written
+                context.abort(refused.code, refused.message)
+        results = []
+        for record, outcome in zip(records, outcomes, strict=True):
+            result = metering_pb2.RecordUsageBatchResult(request_id=record.request_id)
+            if isinstance(outcome, Refused):
+                result.refused = outcome.message or outcome.code.name
+            elif outcome is not None:  # None: not written now; the sender sends it again
+                # The ledger line carries its own call's id, as RecordUsage's does.
+                token = logs.bind(record)
+                try:
+                    result.recorded.CopyFrom(_recorded(record, outcome))
+                finally:
+                    logs.unbind(token)
+            results.append(result)
+        return metering_pb2.RecordUsageBatchResponse(results=results)
+
+    def GetDeadLetters(
+        self, request: metering_pb2.DeadLettersRequest, context: grpc.ServicerContext
+    ) -> metering_pb2.DeadLettersResponse:
+        letters = self.ingest.dead_letters
+        return metering_pb2.DeadLettersResponse(
+            count=letters.count(),
+            latest=[
+                metering_pb2.DeadLetter(
+                    request_id=letter.request_id,
+                    project_id=letter.project_id,
+                    error=letter.error,
+                    created_at_unix_ms=int(as_utc(letter.created_at).timestamp() * 1000),
+                )
+                for letter in letters.latest(min(max(request.limit, 0), 100))
+            ],
         )
 
     def CountTokens(
@@ -198,29 +138,39 @@ class MeteringServicer(metering_pb2_grpc.MeteringServicer):
     def GetReport(
         self, request: metering_pb2.ReportRequest, context: grpc.ServicerContext
     ) -> metering_pb2.ReportResponse:
-        engine = self.ledger.engine
-        try:
-            first, last = day_range(request.from_day or None, request.to_day or None)
-            project_id = request.project_id or None
-            by = parse_dimensions(request.group_by) or default_dimensions(project_id)
-            forecast = project_forecast(engine, project_id) if project_id else None
-            report = range_report(engine, ReportQuery(first, last, by, project_id))
-        except LookupError:
-            context.abort(grpc.StatusCode.NOT_FOUND, "no such project")
-        except ValueError as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        reply = metering_pb2.ReportResponse(
-            from_day=first.isoformat(), to_day=last.isoformat(), group_by=list(by)
-        )
-        for line in report.lines:
-            shown = reply.lines.add()
-            for name, value in line.group.items():
-                setattr(shown, _LINE_FIELDS.get(name, name), value)
-            if "project" in line.group:
-                shown.project = report.project_names.get(line.group["project"], "")
-            _set_amounts(shown, line.amounts, line.currency)
-        for currency, amounts in sorted(report.totals.items()):
-            _set_amounts(reply.totals.add(), amounts, currency)
-        if forecast:
-            reply.forecast.CopyFrom(forecast_to_proto(forecast))
-        return reply
+        return answer(context, lambda: operator.report(self.ledger.engine, request))
+
+    def GetSavings(
+        self, request: metering_pb2.SavingsRequest, context: grpc.ServicerContext
+    ) -> metering_pb2.SavingsResponse:
+        return answer(context, lambda: operator.savings(self.ledger.engine, request))
+
+    def GetWhatIf(
+        self, request: metering_pb2.WhatIfRequest, context: grpc.ServicerContext
+    ) -> metering_pb2.WhatIfResponse:
+        return answer(context, lambda: operator.whatif(self.ledger.engine, self.budget, request))
+
+    def GetBill(
+        self, request: metering_pb2.BillRequest, context: grpc.ServicerContext
+    ) -> metering_pb2.UsageReport:
+        return answer(context, lambda: operator.bill(self.ledger.engine, request))
+
+    def Allocate(
+        self, request: metering_pb2.AllocateRequest, context: grpc.ServicerContext
+    ) -> metering_pb2.AllocateResponse:
+        return answer(context, lambda: operator.allocation(self.ledger.engine, request))
+
+    def ExportCalls(
+        self, request: metering_pb2.ExportCallsRequest, context: grpc.ServicerContext
+    ) -> Iterator[metering_pb2.CallsPage]:
+        return stream(context, lambda: operator.export_calls(self.ledger.engine, request))
+
+    def GetHourlySpend(
+        self, request: metering_pb2.HourlySpendRequest, context: grpc.ServicerContext
+    ) -> metering_pb2.HourlySpendResponse:
+        return answer(context, lambda: hourly_spend(self.ledger.engine, request))
+
+    def ListRecentCalls(
+        self, request: metering_pb2.RecentCallsRequest, context: grpc.ServicerContext
+    ) -> metering_pb2.CallsPage:
+        return answer(context, lambda: recent_calls(self.ledger.engine, request))

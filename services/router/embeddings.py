@@ -1,9 +1,12 @@
-"""The Router's Embed call: resolve the model, call its provider, record the usage.
+"""The Router's Embed call: walk the model's route (the same failover as chat),
+call a deployment's provider, record the usage.
 
 Every call that reaches a provider ends in exactly one UsageRecord: ok with the
 input tokens (the provider's count, or the tokenizer's when it reported none),
 failed with none (a failed call costs nothing), or partial when the client went
 away while the upstream was working (the upstream has the input: it bills it).
+Like a chat call, it is opened with the recorder before the upstream request, so a
+router that dies mid-call leaves it billed as interrupted (the input tokens).
 """
 
 from __future__ import annotations
@@ -12,28 +15,42 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import grpc
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 
-from services.router.outcomes import CLIENT_CLOSED, FAILED, OK, PARTIAL, now_ms
+from services.router.opencalls import Recorder
+from services.router.outcomes import (
+    CLIENT_CLOSED,
+    ESTIMATED,
+    FAILED,
+    INTERRUPTED,
+    INTERRUPTED_HTTP_STATUS,
+    OK,
+    PARTIAL,
+)
 from services.router.providers.base import (
     INVALID_REQUEST,
     JSON,
     EmbedCall,
+    Embeddings,
     Provider,
     UpstreamError,
     upstream_failed,
 )
+from services.router.routing.failover import AllAttemptsFailed
+from services.router.routing.table import Attempt
+from services.router.routing.wiring import Routing
+from services.router.usage_record import Ending, Origin, hand_over
 from tollgate import embeddings, telemetry
-from tollgate.config import Route
+from tollgate.config import DEFAULT_MAX_CALL_SECONDS, Route
 from tollgate.v1 import common_pb2, metering_pb2, router_pb2
 
 log = logging.getLogger(__name__)
 
 TRACER = telemetry.tracer(__name__)
-
-Record = Callable[[metering_pb2.UsageRecord], None]
 
 
 def _error(error: UpstreamError) -> router_pb2.EmbedResponse:
@@ -62,97 +79,126 @@ def _input_tokens(request: router_pb2.EmbedRequest, body: JSON, model: str) -> i
     return embeddings.count_tokens(embeddings.items(body["input"]), model)
 
 
-def _usage_record(
-    request: router_pb2.EmbedRequest,
-    route: Route,
-    provider: str,
-    status: metering_pb2.CallStatus,
-    http_status: int,
-    usage: common_pb2.Usage,
-    source: common_pb2.UsageSource,
-) -> metering_pb2.UsageRecord:
-    started = request.started_at_unix_ms or now_ms()
-    return metering_pb2.UsageRecord(
-        request_id=request.request_id,
-        caller=request.caller,
-        model_requested=request.model,
-        model_served=route.served_model,
-        provider=provider,
-        usage=usage,
-        usage_source=source,
-        status=status,
-        http_status=http_status,
-        latency_ms=max(0, now_ms() - started),
-        started_at_unix_ms=started,
-        stream=False,
+def model_not_found(model: str) -> UpstreamError:
+    return UpstreamError(
+        404,
+        INVALID_REQUEST,
+        "model_not_found",
+        f"The model `{model}` does not exist or you do not have access to it.",
+        "model",
     )
+
+
+class _Embedding:
+    """One embeddings call down its plan: the deployment serving now, and its record."""
+
+    def __init__(
+        self, request: router_pb2.EmbedRequest, body: JSON, first: Attempt, reference: str
+    ) -> None:
+        self.request = request
+        self.body = body
+        self.attempt = first
+        self.attempts = 0
+        # reference: the asked name's first deployment's model
+        self.origin = Origin.of_embed(request, reference)
+        self.outcome = self.record(FAILED, 502, common_pb2.Usage(), ESTIMATED)
+
+    def record(
+        self,
+        status: metering_pb2.CallStatus,
+        http_status: int,
+        usage: common_pb2.Usage,
+        source: common_pb2.UsageSource,
+    ) -> metering_pb2.UsageRecord:
+        ending = Ending(status, http_status, usage, source)
+        return self.origin.record(self.attempt, self.attempts, ending)
+
+    def input_tokens(self) -> common_pb2.Usage:
+        model = self.attempt.deployment.model
+        return common_pb2.Usage(prompt_tokens=_input_tokens(self.request, self.body, model))
+
+    def interrupted(self) -> metering_pb2.UsageRecord:
+        record = self.record(INTERRUPTED, INTERRUPTED_HTTP_STATUS, self.input_tokens(), ESTIMATED)
+        record.attempts = max(1, self.attempts)
+        return record
 
 
 async def embed(
     request: router_pb2.EmbedRequest,
     routes: Mapping[str, Route],
     providers: Mapping[str, Provider],
-    record: Record,
+    recorder: Recorder,
     context: grpc.aio.ServicerContext | None,
+    routing: Routing | None = None,
+    max_call_seconds: float = DEFAULT_MAX_CALL_SECONDS,
 ) -> router_pb2.EmbedResponse:
-    route = routes.get(request.model)
-    if route is None:
-        return _error(
-            UpstreamError(
-                404,
-                INVALID_REQUEST,
-                "model_not_found",
-                f"The model `{request.model}` does not exist or you do not have access to it.",
-                "model",
-            )
-        )
+    routing = routing or Routing.of_routes(routes)
+    try:
+        plan = await routing.plan(request.model)
+    except KeyError:
+        return _error(model_not_found(request.model))
     try:
         body = _parse(request.body)
     except UpstreamError as exc:
         return _error(exc)  # nothing was called: nothing to record
     if not request.request_id:
         request.request_id = "req_" + uuid.uuid4().hex
-    provider = providers[route.provider]
     span = TRACER.start_span(
         "router.embed",
         context=telemetry.incoming_context(context and context.invocation_metadata()),
         attributes={
             "tollgate.request_id": request.request_id,
             "gen_ai.request.model": request.model,
-            "gen_ai.response.model": route.served_model,
-            "tollgate.provider": provider.name,
         },
     )
-    no_usage = common_pb2.Usage()
-    estimated = common_pb2.USAGE_SOURCE_ESTIMATED
-    outcome = _usage_record(request, route, provider.name, FAILED, 502, no_usage, estimated)
+    # Current for the call (a coroutine: one task): the upstream request's span is its
+    # child, and the usage record's delivery to Metering joins its trace.
+    traced = otel_context.attach(trace.set_span_in_context(span))
+    reference = routing.reference_model(request.model, request.model)
+    call = _Embedding(request, body, plan[0], reference)
+    opened = recorder.open(request.request_id, call.interrupted)
+
+    async def attempt(to: Attempt) -> Embeddings:
+        moved = to.deployment != call.attempt.deployment
+        call.attempt, call.attempts = to, call.attempts + 1
+        if moved:
+            opened.checkpoint()  # a crash now bills the input at this deployment's model
+        provider = providers[to.deployment.provider]
+        return await provider.embed(EmbedCall(request.request_id, to.deployment.model, body))
+
     try:
-        answer = await provider.embed(EmbedCall(request.request_id, route.served_model, body))
+        answer = (await routing.failover(max_call_seconds).run(plan, attempt)).value
         if answer.usage is not None:
             usage, source = answer.usage, common_pb2.USAGE_SOURCE_PROVIDER
         else:
-            usage = common_pb2.Usage(prompt_tokens=_input_tokens(request, body, route.served_model))
-            source = estimated
-        outcome = _usage_record(request, route, provider.name, OK, 200, usage, source)
-        return router_pb2.EmbedResponse(body=answer.body)
-    except UpstreamError as exc:
-        outcome.http_status = exc.http_status
-        return _error(exc)
+            usage, source = call.input_tokens(), ESTIMATED
+        call.outcome = call.record(OK, 200, usage, source)
+        return router_pb2.EmbedResponse(
+            body=answer.body, usage=usage, model_served=call.attempt.deployment.model
+        )
+    except AllAttemptsFailed as failed:
+        if failed.cut_off is not None:  # the deadline ended it: the upstream had the input
+            call.outcome = call.record(PARTIAL, 504, call.input_tokens(), ESTIMATED)
+        else:
+            status = failed.error.http_status
+            call.outcome = call.record(FAILED, status, common_pb2.Usage(), ESTIMATED)
+        return _error(failed.error)
     except asyncio.CancelledError:
         # The upstream may already have taken (and billed) the input.
-        tokens = common_pb2.Usage(prompt_tokens=_input_tokens(request, body, route.served_model))
-        outcome = _usage_record(
-            request, route, provider.name, PARTIAL, CLIENT_CLOSED, tokens, estimated
-        )
+        call.outcome = call.record(PARTIAL, CLIENT_CLOSED, call.input_tokens(), ESTIMATED)
         raise
     except Exception:
         log.exception("embeddings call %s failed", request.request_id)
         return _error(upstream_failed())
     finally:
-        try:
-            record(outcome)
-        except Exception:
-            # Never turn a served call into a failed RPC; the log keeps what was lost.
-            log.exception("usage of %s not recorded", request.request_id)
-        span.set_attribute("http.response.status_code", outcome.http_status)
+        hand_over(recorder, call.outcome)
+        opened.end(keep_file=True)
+        span.set_attributes(
+            {
+                "http.response.status_code": call.outcome.http_status,
+                "gen_ai.response.model": call.attempt.deployment.model,
+                "tollgate.provider": call.attempt.deployment.provider,
+            }
+        )
         span.end()
+        otel_context.detach(traced)

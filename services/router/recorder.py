@@ -1,42 +1,57 @@
-"""At-least-once delivery of usage records to Metering, through a spool directory.
+"""At-least-once delivery of usage records to Metering, through a spool directory
+(see spool.py for its files).
 
-`put` writes the record to `<spool>/<request_id>.rec` before anything else, so a
-record survives a crash of this process; a background task then sends it with
-`Metering.RecordUsage` and deletes the file once Metering has it, retrying for as
-long as it takes. A periodic sweep sends files that nobody is sending (left by a
-crashed router, or a replica sharing the spool). Metering's ingest is idempotent by
-request id, so a record sent twice is counted once.
+`open` writes a call's open file before its upstream request (opencalls.py), so a
+call in flight survives a crash of this process. `put` writes the final record to
+`<spool>/<request_id>.rec` before anything else and removes the open file; then it
+is delivered, and its file deleted once Metering has it, retrying with a capped
+backoff for as long as it takes, unless Metering refuses it for good
+(INVALID_ARGUMENT, FAILED_PRECONDITION): then the file is set aside as `.dead`, with
+one log line. A periodic sweep sends record files that nobody is sending (left by a
+crashed router, or a replica sharing the spool) and settles open files whose
+heartbeat stopped (their router died) as interrupted calls. Metering's ingest is
+idempotent by request id, so a record sent twice is counted once.
+
+Delivery (batched, and one by one where it must be) is delivery.py's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
-import re
 import time
-import uuid
 from pathlib import Path
 
 import grpc
 
+from services.router.delivery import MAX_BATCH, Delivery
+from services.router.metrics import call_recorded, watch_spool
+from services.router.opencalls import (
+    HEARTBEAT_SECONDS,
+    OpenCall,
+    OpenCalls,
+    Progress,
+    stale_seconds,
+)
+from services.router.spool import (
+    BAD,
+    OPEN,
+    RECORD,
+    claim_orphan,
+    ensure_dir,
+    set_aside,
+    spool_name,
+    write_atomic,
+)
 from tollgate.grpcutil import aio_channel
 from tollgate.v1 import metering_pb2, metering_pb2_grpc
 
 log = logging.getLogger(__name__)
 
-SUFFIX = ".rec"
-TMP_SUFFIX = ".tmp"
-SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
-
-
-def spool_name(request_id: str) -> str:
-    """The spool file name of a request id; ids that are not file-name safe are hashed."""
-    if SAFE_NAME.fullmatch(request_id) and not request_id.startswith("."):
-        return request_id + SUFFIX
-    return hashlib.sha256(request_id.encode()).hexdigest() + SUFFIX
+SUFFIX = RECORD
+__all__ = ["SUFFIX", "UsageRecorder", "spool_name"]
 
 
 class UsageRecorder:
@@ -50,7 +65,10 @@ class UsageRecorder:
         backoff_cap: float = 10.0,
         sweep_interval: float = 5.0,
         stale_after: float = 10.0,
+        open_stale_after: float | None = None,
+        heartbeat_interval: float = HEARTBEAT_SECONDS,
         fsync: bool = False,
+        max_batch: int = MAX_BATCH,
     ) -> None:
         self._spool = spool_dir
         self._addr = metering_addr
@@ -59,90 +77,83 @@ class UsageRecorder:
         self._backoff_cap = backoff_cap
         self._sweep_interval = sweep_interval
         self._stale_after = stale_after
+        self._open_stale_after = stale_seconds() if open_stale_after is None else open_stale_after
+        self._heartbeat_interval = heartbeat_interval
         self._fsync = fsync
-        self._sending: dict[str, asyncio.Task[None]] = {}
+        self._max_batch = max_batch
+        self._delivery: Delivery | None = None
+        self._open = OpenCalls(spool_dir, fsync=fsync)
         self._channel: grpc.aio.Channel | None = None
-        self._stub: metering_pb2_grpc.MeteringStub | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._heart: asyncio.Task[None] | None = None
+
+    @property
+    def spool_dir(self) -> Path:
+        return self._spool
 
     @property
     def pending(self) -> int:
         """Records this process is still sending."""
-        return len(self._sending)
+        return 0 if self._delivery is None else len(self._delivery)
+
+    @property
+    def open_calls(self) -> int:
+        """Calls of this process in flight (each with an open file)."""
+        return len(self._open)
 
     async def start(self) -> None:
-        self._spool.mkdir(parents=True, exist_ok=True)
+        ensure_dir(self._spool)
         self._channel = aio_channel(self._addr)
-        self._stub = metering_pb2_grpc.MeteringStub(self._channel)
-        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
+        self._delivery = Delivery(
+            self._spool,
+            metering_pb2_grpc.MeteringStub(self._channel),
+            rpc_timeout=self._rpc_timeout,
+            backoff_initial=self._backoff_initial,
+            backoff_cap=self._backoff_cap,
+            max_batch=self._max_batch,
+        )
+        loop = asyncio.get_running_loop()
+        self._sweeper = loop.create_task(self._sweep_forever())
+        self._heart = loop.create_task(self._heartbeat_forever())
+        watch_spool(self)  # /metrics reports this spool
+
+    def open(self, request_id: str, progress: Progress) -> OpenCall:
+        """Make the call durable before its upstream request: `progress()` is the
+        record to bill if this process dies before `put` (see opencalls.py)."""
+        return self._open.open(request_id, progress)
 
     def put(self, record: metering_pb2.UsageRecord) -> None:
         """Spool the record, then send it in the background. Synchronous, so a record
-        is on disk even when the caller is being cancelled."""
+        is on disk even when the caller is being cancelled. The call's open file goes
+        once the final record is on disk."""
         name = spool_name(record.request_id)
         try:
             self._write(name, record.SerializeToString())
+            self._open.close(record.request_id)
         except OSError:
-            # Still send it: a record in memory beats no record (the spool is for crashes).
+            # Still send it: a record in memory beats no record (the spool is for crashes);
+            # the open file stays as the fallback, and metering keeps one of the two.
             log.exception("cannot spool usage record %s; sending it unspooled", record.request_id)
+            self._open.close(record.request_id, keep_file=True)
+        call_recorded(record)
         self._send_in_background(name, record)
 
     def _write(self, name: str, data: bytes) -> None:
-        # Plain os calls, not pathlib and a buffered file: this runs before the router
-        # hands the call's answer on, so every step it saves is latency saved.
         spool = os.fspath(self._spool)
-        os.makedirs(spool, exist_ok=True)
-        tmp = os.path.join(spool, f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}{TMP_SUFFIX}")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            try:
-                written = 0
-                while written < len(data):  # a regular file takes it in one write, nearly always
-                    written += os.write(fd, data[written:])
-                if self._fsync:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, os.path.join(spool, name))
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        os.makedirs(spool, mode=0o700, exist_ok=True)
+        write_atomic(spool, name, data, fsync=self._fsync)
 
     def _send_in_background(self, name: str, record: metering_pb2.UsageRecord) -> None:
-        if name in self._sending or self._stub is None:
-            # Already being sent, or not started: the file stays for a sweep to pick up.
-            return
-        task = asyncio.get_running_loop().create_task(self._deliver(name, record))
-        self._sending[name] = task
-        task.add_done_callback(lambda _: self._sending.pop(name, None))
+        if self._delivery is not None:  # else not started: a sweep will pick the file up
+            self._delivery.send(name, record)
 
-    async def _deliver(self, name: str, record: metering_pb2.UsageRecord) -> None:
-        assert self._stub is not None
-        delay = self._backoff_initial
-        attempt = 0
+    async def _heartbeat_forever(self) -> None:
         while True:
-            attempt += 1
+            await asyncio.sleep(self._heartbeat_interval)
             try:
-                await self._stub.RecordUsage(record, timeout=self._rpc_timeout)
-                break
-            except grpc.aio.AioRpcError as exc:
-                # A long Metering outage should not flood the log: first and every 10th.
-                level = logging.WARNING if attempt % 10 == 1 else logging.DEBUG
-                log.log(
-                    level,
-                    "usage record %s not delivered (attempt %d, %s); retrying in %.1fs",
-                    record.request_id,
-                    attempt,
-                    exc.code().name,
-                    delay,
-                )
+                self._open.heartbeat()
             except Exception:
-                log.exception("usage record %s not delivered; retrying", record.request_id)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self._backoff_cap)
-        with contextlib.suppress(FileNotFoundError):
-            (self._spool / name).unlink()
+                log.exception("open-call heartbeat failed")
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -153,51 +164,79 @@ class UsageRecorder:
             await asyncio.sleep(self._sweep_interval)
 
     def sweep(self) -> int:
-        """Start sending stale spool files that no task of ours is sending; how many."""
+        """Settle orphaned open calls, and start sending stale record files that no
+        task of ours is sending; how many records it started."""
         started = 0
         now = time.time()
         try:
             entries = list(os.scandir(self._spool))
         except FileNotFoundError:
             return 0
+        orphans = 0
         for entry in entries:
-            if not entry.name.endswith(SUFFIX) or entry.name in self._sending:
-                continue
-            try:
-                if now - entry.stat().st_mtime < self._stale_after:
+            orphan = False
+            if entry.name.endswith(OPEN):
+                if entry.name in self._open or not self._stale(entry, now, self._open_stale_after):
                     continue
-                data = Path(entry.path).read_bytes()
-            except FileNotFoundError:
-                continue  # another replica delivered it meanwhile
-            record = metering_pb2.UsageRecord()
-            try:
-                record.ParseFromString(data)
-            except Exception:
-                log.error("spool file %s is not a usage record; set aside as .bad", entry.name)
-                with contextlib.suppress(OSError):
-                    os.replace(entry.path, entry.path + ".bad")
+                name = entry.name[: -len(OPEN)] + RECORD
+                if not claim_orphan(entry.path, os.path.join(self._spool, name)):
+                    continue  # its final record is there, or another replica took it
+                orphans += 1
+                orphan = True
+            elif entry.name.endswith(RECORD) and not self._sending(entry.name):
+                if not self._stale(entry, now, self._stale_after):
+                    continue
+                name = entry.name
+            else:
                 continue
-            self._send_in_background(entry.name, record)
-            started += 1
+            record = self._read(os.path.join(self._spool, name))
+            if record is not None:
+                if orphan:
+                    call_recorded(record)  # its router died before counting it
+                self._send_in_background(name, record)
+                started += 1
+        if orphans:
+            log.warning(
+                "settling %d calls whose router died in flight (status interrupted)", orphans
+            )
         if started:
             log.info("sending %d spooled usage records", started)
         return started
 
+    def _sending(self, name: str) -> bool:
+        return self._delivery is not None and name in self._delivery
+
+    @staticmethod
+    def _stale(entry: os.DirEntry[str], now: float, age: float) -> bool:
+        try:
+            return now - entry.stat().st_mtime >= age
+        except FileNotFoundError:
+            return False  # another replica delivered it meanwhile
+
+    @staticmethod
+    def _read(path: str) -> metering_pb2.UsageRecord | None:
+        try:
+            data = Path(path).read_bytes()
+        except FileNotFoundError:
+            return None  # another replica delivered it meanwhile
+        record = metering_pb2.UsageRecord()
+        try:
+            record.ParseFromString(data)
+        except Exception:
+            log.error("spool file %s is not a usage record; set aside as %s", path, BAD)
+            set_aside(path, BAD)
+            return None
+        return record
+
     async def close(self, timeout: float = 5.0) -> None:
         """Try to deliver what is pending; what is not delivered stays in the spool."""
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-        pending = list(self._sending.values())
-        if pending:
-            _, unfinished = await asyncio.wait(pending, timeout=timeout)
-            for task in unfinished:
+        for task in (self._sweeper, self._heart):
+            if task is not None:
                 task.cancel()
-            if unfinished:
-                await asyncio.wait(unfinished)
-                log.warning(
-                    "%d usage records left in the spool for the next start", len(unfinished)
-                )
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        left = 0 if self._delivery is None else await self._delivery.close(timeout)
+        if left:
+            log.warning("%d usage records left in the spool for the next start", left)
         if self._channel is not None:
             await self._channel.close()

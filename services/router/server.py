@@ -1,8 +1,14 @@
-"""The Router gRPC service: resolve the model, call its provider, record the usage.
+"""The Router gRPC service: walk the model's route, call a deployment's provider,
+record the usage.
 
+A call tries its route's deployments, then its fallbacks (routing/failover.py),
+until one answers; a stream may move on only until its first chunk is in hand.
+Before the first response or chunk the gateway is told what served (`Served`).
 Whatever happens to a call (served, failed, broken mid-stream, cancelled by the
 client) exactly one UsageRecord goes to the recorder, written where the upstream's
-usage is seen.
+usage is seen. Before the upstream request the call is opened with the recorder
+(durably: if this process dies, another router bills it as interrupted from the
+last checkpoint of its output, see opencalls.py).
 """
 
 from __future__ import annotations
@@ -12,175 +18,45 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from typing import Any, Protocol
 
 import grpc
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 
-from services.router.embeddings import embed
-from services.router.endings import (
-    CallTooLong,
-    before,
-    call_too_long,
-    deadline_after,
-    next_before,
-    usage_chunk,
-)
-from services.router.outcomes import (
-    CLIENT_CLOSED,
-    ESTIMATED,
-    FAILED,
-    OK,
-    PARTIAL,
-    PROVIDER,
-    now_ms,
-)
+from services.router import responses_api
+from services.router.cache import Outcome, ResponseCache
+from services.router.cache.service import MISS
+from services.router.callrecord import CallRecord
+from services.router.embeddings import embed, model_not_found
+from services.router.endings import CallTooLong, call_too_long, deadline_after, next_before
+from services.router.opencalls import OpenCall, Recorder
+from services.router.outcomes import CLIENT_CLOSED, OK, PARTIAL
 from services.router.providers.base import (
     INVALID_REQUEST,
     JSON,
     ChatCall,
+    Completion,
     Provider,
     StreamChunk,
     UpstreamError,
     upstream_failed,
 )
+from services.router.routes_rpc import list_routes
+from services.router.routing.failover import AllAttemptsFailed, Failover
+from services.router.routing.table import Attempt
+from services.router.routing.wiring import Routing
+from services.router.usage_record import hand_over
 from tollgate import telemetry
 from tollgate.config import DEFAULT_MAX_CALL_SECONDS, Route
-from tollgate.tokens import count_chat_prompt, count_text
-from tollgate.v1 import common_pb2, metering_pb2, router_pb2, router_pb2_grpc
+from tollgate.v1 import common_pb2, router_pb2, router_pb2_grpc
 
 log = logging.getLogger(__name__)
 
 TRACER = telemetry.tracer(__name__)
 
 
-class Recorder(Protocol):
-    def put(self, record: metering_pb2.UsageRecord) -> None: ...
-
-
 def _error_event(error: UpstreamError) -> router_pb2.ChatEvent:
     return router_pb2.ChatEvent(error=error.to_proto())
-
-
-class Generated:
-    """The text an upstream generated, for counting when it reports no usage."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.tool_calls: dict[tuple[int, int], list[str]] = {}  # (choice, index) -> texts
-
-    def add_message(self, message: Any, choice: int = 0) -> None:
-        if not isinstance(message, dict):
-            return
-        for key in ("content", "refusal", "reasoning_content"):
-            if isinstance(message.get(key), str):
-                self.parts.append(message[key])
-        calls = message.get("tool_calls")
-        if isinstance(calls, list):
-            for position, call in enumerate(calls):
-                if not isinstance(call, dict):
-                    continue
-                index = call.get("index", position)
-                function = call.get("function")
-                if isinstance(function, dict):
-                    texts = self.tool_calls.setdefault((choice, index), ["", ""])
-                    for slot, key in enumerate(("name", "arguments")):
-                        if isinstance(function.get(key), str):
-                            texts[slot] += function[key]
-
-    def add_choices(self, data: JSON, key: str) -> None:
-        choices = data.get("choices")
-        if isinstance(choices, list):
-            for position, choice in enumerate(choices):
-                if isinstance(choice, dict):
-                    self.add_message(choice.get(key), choice.get("index", position))
-
-    def count(self, model: str) -> int:
-        total = count_text("".join(self.parts), model) if self.parts else 0
-        for name, arguments in self.tool_calls.values():
-            total += count_text(name, model) + count_text(arguments, model)
-        return total
-
-
-class CallRecord:
-    """What one call did, turned into its UsageRecord at the end."""
-
-    def __init__(
-        self, request: router_pb2.ChatRequest, route: Route, provider: str, body: JSON
-    ) -> None:
-        self.request = request
-        self.body = body
-        self.route = route
-        self.provider = provider
-        self.started_ms = request.started_at_unix_ms or now_ms()
-        self.generated = Generated()
-        self.provider_usage: common_pb2.Usage | None = None
-        self.output_sent = False
-        self.first_chunk: JSON | None = None  # its id and model name an estimated usage chunk
-        self.status: metering_pb2.CallStatus = FAILED
-        self.http_status = 502
-        # The usage in the record sent to metering; the call's last event tells it the gateway.
-        self.recorded_usage: common_pb2.Usage | None = None
-
-    def finish(self, status: metering_pb2.CallStatus, http_status: int) -> None:
-        self.status = status
-        self.http_status = http_status
-
-    def fail(self, error: UpstreamError) -> None:
-        # Once the client has seen output, the upstream has billed for it.
-        self.finish(PARTIAL if self.output_sent else FAILED, error.http_status)
-
-    def estimated_usage_chunk(self) -> bytes | None:
-        """The usage chunk for a client that asked for usage when the upstream sent
-        none: what was recorded (the estimate), so the client sees what it is billed."""
-        if (
-            not self.request.include_usage
-            or self.provider_usage is not None
-            or self.recorded_usage is None
-            or self.status == FAILED
-        ):
-            return None
-        return usage_chunk(self.first_chunk, self.route.served_model, self.recorded_usage)
-
-    def _prompt_estimate(self) -> int:
-        if self.request.prompt_tokens_estimate > 0:
-            return self.request.prompt_tokens_estimate
-        messages = self.body.get("messages")
-        tools = self.body.get("tools")
-        try:
-            return count_chat_prompt(
-                messages if isinstance(messages, list) else [],
-                self.route.served_model,
-                tools if isinstance(tools, list) else None,
-            )
-        except Exception:
-            log.exception("cannot count the prompt of %s", self.request.request_id)
-            return 0
-
-    def to_proto(self) -> metering_pb2.UsageRecord:
-        if self.status == FAILED:
-            usage, source = common_pb2.Usage(), ESTIMATED
-        elif self.provider_usage is not None:
-            usage, source = self.provider_usage, PROVIDER
-        else:
-            usage = common_pb2.Usage(
-                prompt_tokens=self._prompt_estimate(),
-                completion_tokens=self.generated.count(self.route.served_model),
-            )
-            source = ESTIMATED
-        return metering_pb2.UsageRecord(
-            request_id=self.request.request_id,
-            caller=self.request.caller,
-            model_requested=self.request.model,
-            model_served=self.route.served_model,
-            provider=self.provider,
-            usage=usage,
-            usage_source=source,
-            status=self.status,
-            http_status=self.http_status,
-            latency_ms=max(0, now_ms() - self.started_ms),
-            started_at_unix_ms=self.started_ms,
-            stream=self.request.stream,
-        )
 
 
 def _client_chunk(chunk: StreamChunk, include_usage: bool) -> bytes | None:
@@ -212,20 +88,27 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         providers: Mapping[str, Provider],
         recorder: Recorder,
         max_call_seconds: float = DEFAULT_MAX_CALL_SECONDS,
+        routing: Routing | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
+        self._cache = cache or ResponseCache.disabled()  # docs/cache.md
         self._routes = dict(routes)
         self._providers = providers
         self._recorder = recorder
         self._max_call_seconds = max_call_seconds
+        # Without a routing setup (tests building a servicer by hand): each model its
+        # one deployment, cooldowns in memory.
+        self._routing = routing or Routing.of_routes(routes)
 
     def _record(self, record: CallRecord) -> None:
         try:
             proto = record.to_proto()
-            record.recorded_usage = proto.usage
-            self._recorder.put(proto)
         except Exception:
             # Never turn a served call into a failed RPC; the log keeps what was lost.
             log.exception("usage of %s not recorded", record.request.request_id)
+            return
+        record.recorded_usage = proto.usage
+        hand_over(self._recorder, proto)
 
     async def ListModels(
         self, request: router_pb2.ListModelsRequest, context: grpc.aio.ServicerContext
@@ -233,31 +116,51 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         return router_pb2.ListModelsResponse(
             models=[
                 router_pb2.ModelInfo(
-                    id=r.model, served_by=r.served_model, provider=r.provider, provider_kind=r.kind
+                    id=r.model,
+                    served_by=r.served_model,
+                    provider=r.provider,
+                    provider_kind=r.kind,
+                    candidates=self._candidates(r),
+                    native_apis=responses_api.native_apis(
+                        self._routing.table, r.model, self._providers
+                    ),
                 )
                 for r in sorted(self._routes.values(), key=lambda r: r.model)
             ]
         )
 
+    def _candidates(self, route: Route) -> list[str]:
+        """Every upstream model a call to `route` may reach (ModelInfo.candidates)."""
+        try:
+            return self._routing.table.upstream_models(route.model)
+        except KeyError:  # a servicer built by hand with a table of other names
+            return [route.served_model]
+
+    async def ListRoutes(
+        self, request: router_pb2.ListRoutesRequest, context: grpc.aio.ServicerContext
+    ) -> router_pb2.ListRoutesResponse:
+        return await list_routes(self._routing)
+
     async def Embed(
         self, request: router_pb2.EmbedRequest, context: grpc.aio.ServicerContext
     ) -> router_pb2.EmbedResponse:
-        return await embed(request, self._routes, self._providers, self._recorder.put, context)
+        return await embed(
+            request,
+            self._routes,
+            self._providers,
+            self._recorder,
+            context,
+            self._routing,
+            self._max_call_seconds,
+        )
 
     async def ChatCompletion(
         self, request: router_pb2.ChatRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[router_pb2.ChatEvent]:
-        route = self._routes.get(request.model)
-        if route is None:
-            yield _error_event(
-                UpstreamError(
-                    404,
-                    INVALID_REQUEST,
-                    "model_not_found",
-                    f"The model `{request.model}` does not exist or you do not have access to it.",
-                    "model",
-                )
-            )
+        try:
+            plan = await self._routing.plan(request.model)
+        except KeyError:
+            yield _error_event(model_not_found(request.model))
             yield router_pb2.ChatEvent(usage=common_pb2.Usage())
             return
         try:
@@ -268,25 +171,47 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             return
         if not request.request_id:
             request.request_id = "req_" + uuid.uuid4().hex
-        provider = self._providers[route.provider]
-        call = ChatCall(request.request_id, route.served_model, body)
-        record = CallRecord(request, route, provider.name, body)
+        named = self._routes.get(request.model)
+        served = named.served_model if named else request.model
+        if request.api == responses_api.API_RESPONSES:
+            cached = MISS  # the cache keeps chat answers only
+        else:
+            cached = await self._cache.lookup(request, served, body)
+        if cached.hit is not None:  # answered from the cache: no upstream call
+            reference = self._routing.reference_model(request.model_asked, request.model)
+            async for event in self._cache.answer(request, cached.hit, reference):
+                yield event
+            return
+        reference = self._routing.reference_model(request.model_asked, request.model)
+        record = CallRecord(request, plan[0], body, reference)
+        tracing = telemetry.enabled()
         span = TRACER.start_span(
             "router.chat",
             # Tests may drive the servicer directly, without a gRPC context.
-            context=telemetry.incoming_context(context and context.invocation_metadata()),
+            context=telemetry.incoming_context(
+                context.invocation_metadata() if tracing and context else None
+            ),
             attributes={
                 "tollgate.request_id": request.request_id,
                 "gen_ai.request.model": request.model,
-                "gen_ai.response.model": route.served_model,
-                "tollgate.provider": provider.name,
             },
         )
+        # Current for the whole call (one task drives it): the upstream requests' spans
+        # are its children, and its usage record's delivery to Metering joins its trace.
+        traced = otel_context.attach(trace.set_span_in_context(span)) if tracing else None
         deadline = deadline_after(self._max_call_seconds)
+        failover = self._routing.failover(self._max_call_seconds)
+        opened = self._recorder.open(request.request_id, record.interrupted)
         if request.stream:
-            events = self._stream(provider, call, record, deadline)
+            events = self._stream(plan, failover, record, deadline, opened)
         else:
-            events = self._complete(provider, call, record, deadline)
+            events = self._complete(plan, failover, record, opened)
+        events = self._cache.keeping(
+            events,
+            request.caller.project_id,
+            cached,
+            lambda: Outcome(record.status, record.recorded_usage, record.served_model),
+        )
         try:
             async for event in events:
                 yield event
@@ -296,57 +221,122 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             # If the client went away while we were handing on an event, the inner
             # generator still waits at its yield: close it now, so it records the call.
             await events.aclose()
-            span.set_attribute("http.response.status_code", record.http_status)
-            span.end()
+            # Recorded, this does nothing; if recording failed, the open file stays
+            # behind for a sweep to bill as interrupted: late, but not lost.
+            opened.end(keep_file=True)
+            if traced is not None:
+                span.set_attributes(
+                    {
+                        "http.response.status_code": record.http_status,
+                        "gen_ai.response.model": record.served_model,
+                        "tollgate.provider": record.attempt.deployment.provider,
+                        "tollgate.attempts": record.attempts,
+                    }
+                )
+                span.end()
+                otel_context.detach(traced)
+
+    def _begin(self, record: CallRecord, attempt: Attempt, opened: OpenCall) -> ChatCall:
+        """An attempt starts: the record, and the open call's file, follow it."""
+        moved = attempt.deployment != record.attempt.deployment
+        record.serve(attempt)
+        if moved:
+            opened.checkpoint()  # a crash now bills the prompt at this deployment's model
+        return ChatCall(record.request.request_id, attempt.deployment.model, record.body)
+
+    def _failed(self, record: CallRecord, failed: AllAttemptsFailed) -> UpstreamError:
+        """The client's error when no attempt answered; the record says how it ended."""
+        if failed.cut_off is None:
+            record.fail(failed.error)
+            return failed.error
+        # The deadline ended an attempt in flight: its upstream took the prompt.
+        whole_call = self._routing.deadline_seconds(self._max_call_seconds)
+        ended = self._max_call_seconds <= whole_call
+        error = call_too_long(self._max_call_seconds) if ended else failed.error
+        record.finish(PARTIAL, error.http_status)
+        return error
 
     async def _complete(
-        self, provider: Provider, call: ChatCall, record: CallRecord, deadline: float
+        self, plan: list[Attempt], failover: Failover, record: CallRecord, opened: OpenCall
     ) -> AsyncGenerator[router_pb2.ChatEvent, None]:
         error: UpstreamError | None = None
         response = b""
+
+        async def attempt(to: Attempt) -> Completion:
+            call = self._begin(record, to, opened)
+            provider = self._providers[to.deployment.provider]
+            return await responses_api.complete(provider, call, record.request.api)
+
         try:
-            completion = await before(deadline, provider.complete(call))
+            completion = (await failover.run(plan, attempt)).value
             record.provider_usage = completion.usage
             if completion.usage is None:
-                record.generated.add_choices(completion.data, "message")
+                responses_api.count_generated(
+                    record.generated, completion.data, record.request.api, "message"
+                )
             response = completion.body
             record.finish(OK, 200)
-        except UpstreamError as exc:
-            error = exc
-            record.fail(exc)
-        except CallTooLong:
-            # The upstream took the prompt and was generating: billed as partial.
-            error = call_too_long(self._max_call_seconds)
-            record.finish(PARTIAL, error.http_status)
+        except AllAttemptsFailed as failed:
+            error = self._failed(record, failed)
         except asyncio.CancelledError:
             # The upstream may have taken the prompt; nothing was generated that we saw.
             record.finish(PARTIAL, CLIENT_CLOSED)
             raise
         except Exception:
-            log.exception("non-streaming call %s failed", call.request_id)
+            log.exception("non-streaming call %s failed", record.request.request_id)
             error = upstream_failed()
             record.fail(error)
         finally:
             self._record(record)
-        yield _error_event(error) if error else router_pb2.ChatEvent(response=response)
+        if error is not None:
+            yield _error_event(error)
+            return
+        yield router_pb2.ChatEvent(served=record.served())
+        yield router_pb2.ChatEvent(response=response)
 
     async def _stream(
-        self, provider: Provider, call: ChatCall, record: CallRecord, deadline: float
+        self,
+        plan: list[Attempt],
+        failover: Failover,
+        record: CallRecord,
+        deadline: float,
+        opened: OpenCall,
     ) -> AsyncGenerator[router_pb2.ChatEvent, None]:
         error: UpstreamError | None = None
-        upstream = provider.stream(call)
+        upstream: AsyncGenerator[StreamChunk, None] | None = None
+
+        async def attempt(to: Attempt) -> Started:
+            """The upstream stream and its first chunk: failover may move on until
+            then, never after (a started stream stays where it started)."""
+            call = self._begin(record, to, opened)
+            provider = self._providers[to.deployment.provider]
+            stream = responses_api.stream(provider, call, record.request.api)
+            try:
+                return stream, await anext(stream, None)
+            except BaseException:
+                await _close(stream, record)
+                raise
+
         try:
-            while (chunk := await next_before(deadline, upstream)) is not None:
+            upstream, chunk = (await failover.run(plan, attempt)).value
+            yield router_pb2.ChatEvent(served=record.served())
+            while chunk is not None:
                 if record.first_chunk is None:
                     record.first_chunk = chunk.data
                 if chunk.usage is not None:
                     record.provider_usage = chunk.usage  # the last one seen; never added up
-                record.generated.add_choices(chunk.data, "delta")
+                responses_api.count_generated(
+                    record.generated, chunk.data, record.request.api, "delta"
+                )
+                opened.advance()  # checkpoints the output every so many chunks
                 data = _client_chunk(chunk, record.request.include_usage)
                 if data is not None:
                     record.output_sent = True
                     yield router_pb2.ChatEvent(chunk=data)
+                chunk = await next_before(deadline, upstream)
             record.finish(OK, 200)
+        except AllAttemptsFailed as failed:
+            error = self._failed(record, failed)
         except UpstreamError as exc:
             # After output the client has a 200 stream: a broken stream is one error.
             error = upstream_failed(exc.message) if record.output_sent else exc
@@ -358,16 +348,14 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             record.finish(PARTIAL, CLIENT_CLOSED)
             raise
         except Exception:
-            log.exception("streaming call %s failed", call.request_id)
+            log.exception("streaming call %s failed", record.request.request_id)
             error = upstream_failed()
             record.fail(error)
         finally:
             # Record first: it is synchronous, so even a second cancellation cannot lose it.
             self._record(record)
-            try:
-                await upstream.aclose()  # closes the upstream response: it stops generating
-            except Exception:
-                log.exception("closing the upstream stream of %s failed", call.request_id)
+            if upstream is not None:
+                await _close(upstream, record)  # the upstream stops generating
         if error is None or record.output_sent:
             # After a stream the client saw, before its error: the usage billed.
             estimated = record.estimated_usage_chunk()
@@ -375,3 +363,14 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 yield router_pb2.ChatEvent(chunk=estimated)
         if error is not None:
             yield _error_event(error)
+
+
+Started = tuple[AsyncGenerator[StreamChunk, None], StreamChunk | None]
+
+
+async def _close(upstream: AsyncGenerator[StreamChunk, None], record: CallRecord) -> None:
+    """Close an upstream stream (its response: the upstream stops generating)."""
+    try:
+        await upstream.aclose()
+    except Exception:
+        log.exception("closing the upstream stream of %s failed", record.request.request_id)

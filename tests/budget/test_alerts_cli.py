@@ -4,7 +4,6 @@ alert settings they read."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -13,32 +12,27 @@ from sqlalchemy import update
 from services.budget.alerts import Crossing, record_crossings
 from tests.budget.alert_receiver import receiver
 from tollgate.alertconfig import AlertSettings, parse_alerts
-from tollgate.cli.main import main
 from tollgate.config import ConfigError, load_settings
 from tollgate.db import make_engine, utcnow
 from tollgate.db.models import API_KEYS
 
 
 @pytest.fixture
-def tollgate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
-    for name in [n for n in os.environ if n.startswith("TOLLGATE_")]:
-        monkeypatch.delenv(name)
+def db_url(sqlite_url: str) -> str:
+    """The CLI runs against the shared `services` (tests/conftest.py) on SQLite."""
+    return sqlite_url
+
+
+@pytest.fixture
+def tollgate(cli, monkeypatch):  # type: ignore[no-untyped-def]
+    """`cli`, whose services hold a project `acme` already."""
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.setenv("TOLLGATE_HOME", str(tmp_path))
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        with pytest.raises(SystemExit) as exit_info:
-            main(list(argv))
-        out = capsys.readouterr()
-        return int(exit_info.value.code or 0), out.out, out.err
-
-    return run
+    return cli
 
 
 def test_list_test_and_resume(tollgate, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    code, out, _ = tollgate("key", "create", "--project", "acme", "--json")
-    assert code == 2  # no such project yet: a clear error, nothing written
-    tollgate("project", "create", "acme")
+    code, out, _ = tollgate("key", "create", "--project", "nobody", "--json")
+    assert code == 2  # no such project: a clear error, nothing written
     _, out, _ = tollgate("key", "create", "--project", "acme", "--json")
     key = json.loads(out)["id"]
     engine = make_engine(f"sqlite:///{tmp_path / 'tollgate.db'}")

@@ -12,12 +12,12 @@ import httpx
 import pytest
 from sqlalchemy import Engine, select
 
+from services.budget.admin import operations as admin
+from services.budget.admin.alerts import list_alerts
 from services.budget.alerts import Crossing, record_crossings
 from services.budget.alerts.delivery import deliver_due
 from tests.budget.alert_receiver import receiver
-from tollgate import admin
 from tollgate.alertconfig import AlertSettings, WebhookConfig
-from tollgate.cli.alerts import list_alerts
 from tollgate.db import make_engine, utcnow
 from tollgate.db.models import ALERT_DELIVERIES, ALERT_EVENTS
 

@@ -8,9 +8,10 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from services.budget.admin import budgets
+from services.budget.admin import operations as admin
 from services.budget.prices import seed_prices
-from services.budget.reservations import Ledger, Usage
-from tollgate import admin, budgets
+from services.budget.reservations import ReservationBook, Usage
 from tollgate.config import load_settings
 from tollgate.db import make_engine, utcnow
 from tollgate.db.models import ALERT_EVENTS
@@ -24,7 +25,8 @@ def test_two_replicas_settling_at_once_alert_each_threshold_once(db_url: str) ->
     # The seed's example, scaled down: a daily budget alerting at 50, 80 and 100%.
     budgets.set_budget(engine, "acme", period="daily", amount="1.00", hard=False)
     replicas = [
-        Ledger(make_engine(db_url), usd_to_cny=Decimal("7.2"), ttl_seconds=600) for _ in range(2)
+        ReservationBook(make_engine(db_url), usd_to_cny=Decimal("7.2"), ttl_seconds=600)
+        for _ in range(2)
     ]
     start = threading.Barrier(16)
     errors: list[BaseException] = []

@@ -3,58 +3,17 @@ not, once per project and window; the looping key is paused and can be resumed."
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, select
 
+from services.budget.admin import operations as admin
 from services.budget.alerts.spikes import check_spikes, resume_key, window_key
-from tollgate import admin
-from tollgate.alertconfig import AlertSettings
+from tests.budget.spike_ledger import CNY, NOW, SETTINGS, calls, loop, steady
 from tollgate.db import as_utc, make_engine
-from tollgate.db.models import ALERT_EVENTS, API_KEYS, LEDGER
-
-CNY = 1_000_000_000
-NOW = datetime(2026, 11, 30, 12, 2, 30, tzinfo=UTC)
-SETTINGS = AlertSettings(
-    spike_factor=Decimal(10), spike_window_seconds=300, spike_baseline_seconds=3600,
-    spike_min_requests=10,
-)  # fmt: skip
-_ids = itertools.count()
-
-
-def calls(engine: Engine, project: str, key: str, at: list[datetime], cost: int = CNY) -> None:
-    rows = [
-        {
-            "request_id": f"r{next(_ids)}",
-            "project_id": project,
-            "key_id": key,
-            "model_requested": "demo",
-            "model_served": "demo",
-            "provider": "demo",
-            "usage_source": "provider",
-            "cost_nano": cost,
-            "currency": "CNY",
-            "status": "ok",
-            "started_at": t,
-            "recorded_at": t,
-        }
-        for t in at
-    ]
-    with engine.begin() as conn:
-        conn.execute(insert(LEDGER), rows)
-
-
-def steady(minutes: int, per_minute: int, until: datetime = NOW) -> list[datetime]:
-    """Calls spread evenly over the `minutes` before `until`."""
-    step = timedelta(seconds=60 / per_minute)
-    return [until - step * (i + 1) for i in range(minutes * per_minute)]
-
-
-def loop(count: int, over: timedelta, until: datetime = NOW) -> list[datetime]:
-    return [until - over * (i + 1) / count for i in range(count)]
+from tollgate.db.models import ALERT_EVENTS, API_KEYS
 
 
 def project_with_keys(engine: Engine, name: str) -> tuple[str, str, str]:

@@ -10,9 +10,10 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
+from services.budget.admin import budgets
+from services.budget.admin import operations as admin
 from services.budget.prices import PriceInput, seed_prices, set_price
-from services.budget.reservations import Decision, Ledger
-from tollgate import admin, budgets
+from services.budget.reservations import Decision, ReservationBook
 from tollgate.config import load_settings
 from tollgate.db import make_engine
 from tollgate.db.models import RESERVATIONS
@@ -21,21 +22,21 @@ T0 = datetime(2027, 1, 10, 10, 0, tzinfo=UTC)  # after the seeded prices take ef
 SMALL_NANO = 126_000_000  # demo, 1000 + 1000 tokens: CNY 0.126
 
 
-def world(url: str) -> tuple[Ledger, str, str, str]:
+def world(url: str) -> tuple[ReservationBook, str, str, str]:
     engine = make_engine(url)
     seed_prices(engine, load_settings({"TOLLGATE_HOME": "/nonexistent"}))
     project = admin.create_project(engine, "acme", currency="CNY")
     ci = admin.create_key(engine, "acme", "ci").info.id
     web = admin.create_key(engine, "acme", "web").info.id
-    return Ledger(engine, usd_to_cny=Decimal("7.2"), ttl_seconds=600), project.id, ci, web
+    return ReservationBook(engine, usd_to_cny=Decimal("7.2"), ttl_seconds=600), project.id, ci, web
 
 
-def reservations(ledger: Ledger) -> int:
+def reservations(ledger: ReservationBook) -> int:
     with ledger.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(RESERVATIONS)).scalar_one())
 
 
-def held(ledger: Ledger, rid: str, project: str, key: str) -> int:
+def held(ledger: ReservationBook, rid: str, project: str, key: str) -> int:
     result = ledger.authorize(rid, project, key, "demo", 1000, 1000, now=T0)
     assert result.decision is Decision.ALLOWED, result.message
     return result.reserved_nano

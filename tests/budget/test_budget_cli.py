@@ -4,29 +4,22 @@ clear error, exit code 2, and writes nothing."""
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
-from tollgate.cli.main import main
+
+@pytest.fixture
+def db_url(sqlite_url: str) -> str:
+    """The CLI runs against the shared `services` (tests/conftest.py) on SQLite."""
+    return sqlite_url
 
 
 @pytest.fixture
-def tollgate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
-    for name in [n for n in os.environ if n.startswith("TOLLGATE_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.setenv("TOLLGATE_HOME", str(tmp_path))
+def tollgate(cli, monkeypatch):  # type: ignore[no-untyped-def]
+    """`cli`, whose services hold a project `acme` already."""
     monkeypatch.setenv("TOLLGATE_BUDGET_TIMEZONE", "Asia/Shanghai")
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        with pytest.raises(SystemExit) as exit_info:
-            main(list(argv))
-        out = capsys.readouterr()
-        return int(exit_info.value.code or 0), out.out, out.err
-
-    return run
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    return cli
 
 
 def budgets_of(tollgate, *args: str) -> list[dict]:  # type: ignore[no-untyped-def]

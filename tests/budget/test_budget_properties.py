@@ -18,10 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from services.budget.admin import budgets
+from services.budget.admin import operations as admin
 from services.budget.periods import period_key
 from services.budget.prices import seed_prices
-from services.budget.reservations import Decision, Ledger, Usage
-from tollgate import admin, budgets
+from services.budget.reservations import Decision, ReservationBook, Usage
 from tollgate.config import load_settings
 from tollgate.db import make_engine, upgrade
 from tollgate.db.models import BUDGET_COUNTERS, BUDGETS, HOLDS, RESERVATIONS
@@ -101,7 +102,7 @@ def test_any_sequence_keeps_every_hard_limit_and_exact_sums(
     budgets.set_budget(engine, "p", key_id=keys[1], period="monthly", amount=soft, hard=False)
     with engine.connect() as conn:
         rules = [budgets_rule for budgets_rule in _rules(conn)]
-    ledger = Ledger(engine, usd_to_cny=Decimal("7.2"), ttl_seconds=600, zone=zone)
+    ledger = ReservationBook(engine, usd_to_cny=Decimal("7.2"), ttl_seconds=600, zone=zone)
     clock = T0
     calls: dict[str, Call] = {}  # every call that was allowed
     held: set[str] = set()  # open reservations

@@ -11,12 +11,13 @@ import pytest
 from sqlalchemy import select, update
 
 from services.budget import alerts
+from services.budget.admin import budgets
+from services.budget.admin import operations as admin
 from services.budget.prices import seed_prices
-from services.budget.reservations import Decision, Ledger, Usage
-from tollgate import admin, budgets
+from services.budget.reservations import Decision, ReservationBook, Usage
 from tollgate.config import load_settings
-from tollgate.db import make_engine
-from tollgate.db.models import API_KEYS, HOLDS
+from tollgate.db import make_engine, utcnow
+from tollgate.db.models import ALERT_EVENTS, API_KEYS, HOLDS
 
 UTC_ZONE = ZoneInfo("UTC")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -28,16 +29,20 @@ SMALL_NANO = 126_000_000  # 1000 + 1000 tokens: CNY 0.126
 T0 = datetime(2027, 1, 10, 10, 0, tzinfo=UTC)
 
 
-def world(url: str, zone: ZoneInfo = UTC_ZONE) -> tuple[Ledger, str, str]:
+def world(url: str, zone: ZoneInfo = UTC_ZONE) -> tuple[ReservationBook, str, str]:
     engine = make_engine(url)
     seed_prices(engine, load_settings({"TOLLGATE_HOME": "/nonexistent"}))
     project = admin.create_project(engine, "acme", currency="CNY", zone=zone)
     key = admin.create_key(engine, "acme", "ci").info.id
-    return Ledger(engine, usd_to_cny=Decimal("7.2"), ttl_seconds=600, zone=zone), project.id, key
+    return (
+        ReservationBook(engine, usd_to_cny=Decimal("7.2"), ttl_seconds=600, zone=zone),
+        project.id,
+        key,
+    )
 
 
 def call(
-    ledger: Ledger, rid: str, project: str, key: str, at: datetime, big: bool = True
+    ledger: ReservationBook, rid: str, project: str, key: str, at: datetime, big: bool = True
 ) -> Decision:
     prompt, output = BIG if big else (1000, 1000)
     result = ledger.authorize(rid, project, key, "demo", prompt, output, now=at)
@@ -118,6 +123,36 @@ def test_soft_budgets_never_refuse_and_still_count(db_url: str) -> None:
     assert ledger.status(project, T0).limit_nano is None  # no hard monthly limit
 
 
+def test_a_soft_budget_set_below_the_spend_alerts_at_the_next_settlement_once(
+    db_url: str,
+) -> None:
+    """The spend (CNY 0.252) is past 50% and 80% of a soft budget of CNY 0.20 when it
+    is set: no settlement crosses them, yet each fires once, at the next settlement."""
+    ledger, project, key = world(db_url)
+    now = utcnow()  # the budget counts what was settled this month before it was set
+    month = f"{now:%Y-%m}"
+    assert call(ledger, "a", project, key, now, big=False) is Decision.ALLOWED
+    assert call(ledger, "b", project, key, now, big=False) is Decision.ALLOWED
+    budgets.set_budget(
+        ledger.engine, "acme", period="monthly", amount="0.2", hard=False, alert_at="50,80"
+    )
+    assert threshold_events(ledger) == []  # setting it records nothing by itself
+    assert call(ledger, "c", project, key, utcnow(), big=False) is Decision.ALLOWED
+    assert threshold_events(ledger) == [(month, 50), (month, 80)]
+    assert call(ledger, "d", project, key, utcnow(), big=False) is Decision.ALLOWED
+    assert threshold_events(ledger) == [(month, 50), (month, 80)]  # once
+
+
+def threshold_events(ledger: ReservationBook) -> list[tuple[str, int]]:
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(
+            select(ALERT_EVENTS.c.period_key, ALERT_EVENTS.c.threshold)
+            .where(ALERT_EVENTS.c.kind == "threshold")
+            .order_by(ALERT_EVENTS.c.threshold)
+        )
+        return [(row.period_key, row.threshold) for row in rows]
+
+
 def test_days_begin_at_midnight_in_the_configured_zone(db_url: str) -> None:
     ledger, project, key = world(db_url, SHANGHAI)
     budgets.set_budget(ledger.engine, "acme", period="daily", amount="0.3", zone=SHANGHAI)
@@ -131,7 +166,7 @@ def test_days_begin_at_midnight_in_the_configured_zone(db_url: str) -> None:
     midnight = datetime(2027, 1, 10, 16, 0, tzinfo=UTC)  # 00:00 on the 11th in Shanghai
     assert call(ledger, "d", project, key, midnight, big=False) is Decision.ALLOWED
     # The same instant is still the 10th in UTC: a UTC ledger would refuse it.
-    utc_ledger = Ledger(ledger.engine, usd_to_cny=Decimal("7.2"), ttl_seconds=600)
+    utc_ledger = ReservationBook(ledger.engine, usd_to_cny=Decimal("7.2"), ttl_seconds=600)
     assert (
         utc_ledger.authorize("e", project, key, "demo", 1000, 1000, now=midnight).decision
         is Decision.BUDGET_EXCEEDED
@@ -164,9 +199,44 @@ def test_a_refusal_names_the_budget_its_period_amounts_and_reset(db_url: str) ->
     refused = ledger.authorize("b", project, key, "demo", 1000, 1000, now=at)
     assert refused.decision is Decision.BUDGET_EXCEEDED
     assert refused.message == (
-        f"Key 'ci' ({key}) of project 'acme' has reached its monthly budget of CNY 0.20 "
-        "for 2027-02: CNY 0.126 spent and CNY 0.00126 held by calls in flight; this call "
+        f"Key 'ci' ({key}) of project 'acme' has CNY 0.07274 left of its monthly budget of "
+        "CNY 0.20 for 2027-02 (CNY 0.126 spent and CNY 0.00126 held by calls in flight), "
+        "and this call may cost up to CNY 0.126 (1,000 prompt tokens and up to 1,000 "
+        "output tokens). Lower max_tokens (or shorten the prompt) so its worst case fits, "
+        "or ask an operator to raise the budget. The budget resets at 2027-03-01 00:00 "
+        "Asia/Shanghai."
+    )
+    assert call(ledger, "c", project, key, at, big=False) is Decision.BUDGET_EXCEEDED
+    ledger.release("held")
+    budgets.set_budget(
+        ledger.engine, "acme", key_id=key, period="monthly", amount="0.126", zone=SHANGHAI
+    )
+    refused = ledger.authorize("d", project, key, "demo", 1000, 1000, now=at)
+    assert refused.message == (
+        f"Key 'ci' ({key}) of project 'acme' has reached its monthly budget of CNY 0.126 "
+        "for 2027-02: CNY 0.126 spent and CNY 0.00 held by calls in flight; this call "
         "may cost up to CNY 0.126. The budget resets at 2027-03-01 00:00 Asia/Shanghai."
+    )
+
+
+def test_a_call_whose_own_worst_case_does_not_fit_says_so_and_how_to_fit(db_url: str) -> None:
+    """Nothing spent, and a call without max_tokens is held at the model's whole output
+    cap (4,096 tokens for demo: CNY 0.43): the refusal says so, not "reached"."""
+    ledger, project, key = world(db_url)
+    budgets.set_budget(ledger.engine, "acme", period="monthly", amount="0.2", zone=UTC_ZONE)
+    refused = ledger.authorize("a", project, key, "demo", 10, 0, now=T0)
+    assert refused.decision is Decision.BUDGET_EXCEEDED
+    assert refused.message == (
+        "Project 'acme' has CNY 0.20 left of its monthly budget of CNY 0.20 for 2027-01 "
+        "(CNY 0.00 spent and CNY 0.00 held by calls in flight), and this call may cost up "
+        "to CNY 0.43029 (10 prompt tokens and the model's whole output cap, as max_tokens "
+        "was not set). Set max_tokens to the most output the call needs, so its worst case "
+        "fits, or ask an operator to raise the budget. The budget resets at 2027-02-01 "
+        "00:00 UTC."
+    )
+    assert "reached" not in refused.message
+    assert ledger.authorize("b", project, key, "demo", 10, 1000, now=T0).decision is (
+        Decision.ALLOWED  # as the message says: with max_tokens set, it fits
     )
 
 

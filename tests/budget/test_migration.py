@@ -3,39 +3,16 @@ budget, keeps its spend counters and open holds, and drops the old column and ta
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
-import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from services.budget.reservations import Ledger
-from tests.conftest import POSTGRES_URL, _with_schema
-from tollgate import admin
+from services.budget.admin import operations as admin
+from services.budget.reservations import ReservationBook
 from tollgate.db import make_engine, upgrade
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database with no tables yet."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    schema = f"tg_{secrets.token_hex(6)}"
-    root = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with root.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield _with_schema(POSTGRES_URL, schema)
-    finally:
-        with root.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        root.dispose()
 
 
 def test_monthly_limits_become_hard_monthly_budgets(empty_url: str) -> None:
@@ -74,7 +51,7 @@ def test_monthly_limits_become_hard_monthly_budgets(empty_url: str) -> None:
     assert "monthly_budget_nano" not in {c["name"] for c in inspect(engine).get_columns("projects")}
     assert admin.get_project(engine, "a").monthly_budget == "5.00"
     assert admin.get_project(engine, "b").monthly_budget is None
-    ledger = Ledger(engine, usd_to_cny=Decimal("7.2"), ttl_seconds=600)
+    ledger = ReservationBook(engine, usd_to_cny=Decimal("7.2"), ttl_seconds=600)
     status = ledger.status("proj_a", NOW)
     assert (status.limit_nano, status.committed_nano, status.reserved_nano) == (
         5 * 10**9,

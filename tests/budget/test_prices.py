@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from sqlalchemy import insert, select
 
+from services.budget.admin import operations as admin
 from services.budget.prices import (
     PriceInput,
     default_prices,
@@ -16,23 +17,11 @@ from services.budget.prices import (
     seed_prices,
     set_price,
 )
-from services.budget.reservations import Ledger, Usage
-from tollgate import admin
-from tollgate.config import load_settings
+from services.budget.reservations import Usage
+from tests.budget.price_world import RATE, SETTINGS, setup
 from tollgate.db import make_engine, utcnow
 from tollgate.db.models import PRICES, RESERVATIONS
 from tollgate.money import from_nano, to_nano
-
-RATE = Decimal("7.2")
-SETTINGS = load_settings({"TOLLGATE_HOME": "/nonexistent"})
-
-
-def setup(url: str, currency: str = "USD", budget: str | None = None) -> tuple[Ledger, str, str]:
-    engine = make_engine(url)
-    seed_prices(engine, SETTINGS)
-    project = admin.create_project(engine, "acme", currency=currency, monthly_budget=budget)
-    key = admin.create_key(engine, "acme")
-    return Ledger(engine, usd_to_cny=RATE, ttl_seconds=600), project.id, key.info.id
 
 
 def test_a_call_is_billed_at_the_version_in_force_when_it_started(db_url: str) -> None:

@@ -5,7 +5,6 @@ transaction, and bad input that writes nothing."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
@@ -24,7 +23,6 @@ from services.budget.price_import import (
     read_price_map,
 )
 from services.budget.prices import price_at
-from tollgate.cli.main import main
 from tollgate.db import make_engine, utcnow
 from tollgate.db.models import PRICES
 from tollgate.money import to_nano
@@ -226,20 +224,16 @@ Run = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture
-def tollgate(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Run:
-    for name in [n for n in list(os.environ) if n.startswith("TOLLGATE_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("TOLLGATE_HOME", str(tmp_path))
+def db_url(sqlite_url: str) -> str:
+    """The CLI runs against the shared `services` (tests/conftest.py) on SQLite."""
+    return sqlite_url
 
-    def run(*argv: str) -> tuple[int, str, str]:
-        with pytest.raises(SystemExit) as exit_info:
-            main(list(argv))
-        out = capsys.readouterr()
-        return int(exit_info.value.code or 0), out.out, out.err
 
-    return run
+@pytest.fixture
+def tollgate(cli, monkeypatch):  # type: ignore[no-untyped-def]
+    """`cli`, whose services hold a project `acme` already."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    return cli
 
 
 def versions(tollgate: Run, home: Path) -> int:
@@ -275,9 +269,27 @@ def test_import_command_json_dry_run_and_idempotence(tollgate: Run, tmp_path: Pa
     assert json.loads(out)["added"] == []
 
 
+def test_a_dry_run_shows_what_changes_for_each_changed_model(tollgate: Run, tmp_path: Path) -> None:
+    changed = sample()
+    changed["claude-sonnet-4-5"]["cache_creation_input_token_cost"] = 6e-06
+    changed["claude-sonnet-4-5"]["output_cost_per_token"] = 1.6e-05
+    changed["claude-haiku-4-5"]["max_output_tokens"] = 32000
+    path = tmp_path / "changed.json"
+    path.write_text(json.dumps(changed))
+    code, out, _ = tollgate("price", "import", str(path), "--provider", "anthropic", "--dry-run")
+    assert code == 0, out
+    lines = out.splitlines()
+    assert (
+        "claude-sonnet-4-5: output 15.00 -> 16.00, cache write 3.75 -> 6.00 USD per million "
+        "tokens (changed)"
+    ) in lines
+    haiku = next(line for line in lines if line.startswith("claude-haiku-4-5:"))
+    assert haiku.endswith("-> 32000 (changed)") and "max output tokens" in haiku, haiku
+
+
 def test_import_command_defaults_to_the_shipped_map(tollgate: Run, tmp_path: Path) -> None:
     code, out, err = tollgate("price", "import")
-    assert code == 0 and "added" in out and "warning: medlm-large: skipped" in err
+    assert code == 0 and "added" in out and "warning: medlm-large: skipped" in err, err
     before = versions(tollgate, tmp_path)
     code, out, _ = tollgate("price", "import", "--json")
     assert code == 0 and json.loads(out)["added"] == [] and versions(tollgate, tmp_path) == before
@@ -330,4 +342,4 @@ def test_project_multiplier_command(tollgate: Run) -> None:
     code, _, err = tollgate("project", "multiplier", "nobody", "2")
     assert code == 2 and "no project named" in err
     code, out, _ = tollgate("project", "list", "--json")
-    assert json.loads(out)[0]["price_multiplier"] == "1.15"
+    assert {p["name"]: p for p in json.loads(out)}["resale"]["price_multiplier"] == "1.15"

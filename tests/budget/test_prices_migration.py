@@ -3,15 +3,18 @@ project price multiplier with values that keep every old row's meaning; and undo
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from alembic import command
 from sqlalchemy import create_engine, inspect, text
 
-from tests.budget.test_migration import NOW, empty_url  # noqa: F401
 from tollgate.db import upgrade
 from tollgate.db.migrate import alembic_config
 
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
-def test_old_rows_keep_their_meaning_and_the_migration_undoes(empty_url: str) -> None:  # noqa: F811
+
+def test_old_rows_keep_their_meaning_and_the_migration_undoes(empty_url: str) -> None:
     upgrade(empty_url, "0004")
     old = create_engine(empty_url)
     with old.begin() as conn:

@@ -14,17 +14,16 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-import grpc
 import pytest
 from sqlalchemy import func, select
 
+from services.budget.admin import operations as admin
 from services.budget.prices import seed_prices
 from tests.e2e.suite import free_port
-from tollgate import admin
 from tollgate.config import load_settings
 from tollgate.db import make_engine
 from tollgate.db.models import BUDGET_COUNTERS, HOLDS, RESERVATIONS
-from tollgate.grpcutil import check_health
+from tollgate.grpcutil import aio_channel, check_health, use_internal_credential
 from tollgate.v1 import budget_pb2, budget_pb2_grpc, common_pb2
 
 pytestmark = pytest.mark.postgres
@@ -59,6 +58,7 @@ def replicas(postgres_url: str, tmp_path: Path) -> Iterator[list[str]]:
                 if processes[n].poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError((tmp_path / f"budget{n}.log").read_text())
                 time.sleep(0.1)
+        use_internal_credential(load_settings(env))  # the token the replicas share
         yield addrs
     finally:
         for process in processes:
@@ -89,7 +89,7 @@ def settle(rid: str, project: str, key: str) -> budget_pb2.SettleRequest:
 async def burst(addrs: list[str], project: str, key: str, prefix: str, calls: int) -> list[str]:
     """`calls` concurrent Authorize calls split between the replicas, then a Settle of
     each allowed one; the ids allowed."""
-    channels = [grpc.aio.insecure_channel(addr) for addr in addrs]
+    channels = [aio_channel(addr) for addr in addrs]
     stubs = [budget_pb2_grpc.BudgetStub(channel) for channel in channels]
     try:
         ids = [f"{prefix}{i}" for i in range(calls)]

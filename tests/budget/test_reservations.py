@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 
-from services.budget.prices import PriceInput, seed_prices, set_price
-from services.budget.reservations import Decision, Ledger, Usage
-from tollgate import admin
-from tollgate.config import load_settings
+from services.budget.admin import operations as admin
+from services.budget.prices import PriceInput, set_price
+from services.budget.reservations import Decision, ReservationBook, Usage
+from tests.budget.price_world import RATE, setup_project
 from tollgate.db import make_engine, utcnow
 from tollgate.db.models import Reservation
-
-RATE = Decimal("7.2")
-
-
-def setup_project(url: str, budget: str | None = "1.00") -> tuple[Ledger, str, str]:
-    engine = make_engine(url)
-    seed_prices(engine, load_settings({"TOLLGATE_HOME": "/nonexistent"}))
-    project = admin.create_project(engine, "acme", currency="CNY", monthly_budget=budget)
-    key = admin.create_key(engine, "acme")
-    return Ledger(engine, usd_to_cny=RATE, ttl_seconds=600), project.id, key.info.id
 
 
 def test_reserve_then_settle_replaces_the_hold_by_the_cost(db_url: str) -> None:
@@ -142,7 +131,7 @@ def test_concurrent_reservations_never_pass_the_hard_limit(db_url: str) -> None:
     """Two ledgers with their own engines (two replicas) and 16 threads race for a
     budget that fits exactly 10 calls; exactly 10 win."""
     first, project, key = setup_project(db_url, budget="1.26")  # 10 x 0.126
-    second = Ledger(make_engine(db_url), usd_to_cny=RATE, ttl_seconds=600)
+    second = ReservationBook(make_engine(db_url), usd_to_cny=RATE, ttl_seconds=600)
     results: list[Decision] = []
     lock = threading.Lock()
 

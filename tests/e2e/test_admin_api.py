@@ -85,6 +85,9 @@ def test_prices_and_budgets_over_http(api: httpx.Client) -> None:
         ("POST", "/admin/projects", {"name": "x", "currency": "EUR"}, 400),
         ("PUT", "/admin/prices/m", {"input": "-1", "output": "1"}, 400),
         ("PUT", "/admin/prices/m", {"input": 1.5, "output": "1"}, 400),
+        ("PUT", "/admin/prices/m", {"input": "1", "output": "1"}, 400),  # no currency, no price
+        ("POST", "/admin/projects", {"name": "x", "monthly_budet": "5"}, 400),
+        ("PUT", "/admin/projects/ops/budget", {}, 400),
         ("GET", "/admin/projects/nobody/bill", None, 404),
         ("POST", "/admin/keys/key_nope/revoke", None, 404),
     ],

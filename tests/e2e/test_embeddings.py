@@ -17,13 +17,14 @@ import openai
 import pytest
 from sqlalchemy import select
 
+from services.router.providers.demo import vectors
 from tests.conftest import postgres_schema
 from tests.e2e.suite import Suite, start_suite, stop_suite
 from tollgate import embeddings
 from tollgate.db.models import LEDGER
-from tollgate.mock_gemini import MockGemini
-from tollgate.mockupstream import MockUpstream
 from tollgate.money import from_nano
+from tollgate_mocks.gemini_upstream import MockGemini
+from tollgate_mocks.openai_upstream import MockUpstream
 
 KEY = "provider-key-for-embeddings"
 USD_TO_CNY = Decimal("7.2")  # projects are in CNY
@@ -102,15 +103,13 @@ def test_vectors_and_exact_bills(
     project, secret = suite.project_with_key(f"embed-{provider}", budget="100")
     client = sdk(suite, secret)
     single = client.embeddings.create(model=model, input=TEXTS[0], encoding_format="float")
-    assert [d.embedding for d in single.data] == [embeddings.demo_vector(TEXTS[0])]
+    assert [d.embedding for d in single.data] == [vectors.vector(TEXTS[0])]
     # The SDK's default asks for base64 and decodes it to floats.
     batch = client.embeddings.create(model=model, input=TEXTS, dimensions=8)
-    assert [d.embedding for d in batch.data] == [embeddings.demo_vector(t, 8) for t in TEXTS]
+    assert [d.embedding for d in batch.data] == [vectors.vector(t, 8) for t in TEXTS]
     raw = client.embeddings.create(model=model, input=TEXTS[1:], encoding_format="base64")
     encoded: list[Any] = [d.embedding for d in raw.data]
-    assert [embeddings.decode_base64(e) for e in encoded] == [
-        embeddings.demo_vector(t) for t in TEXTS[1:]
-    ]
+    assert [embeddings.decode_base64(e) for e in encoded] == [vectors.vector(t) for t in TEXTS[1:]]
 
     answers = [single, batch, raw]
     rows = rows_for(suite, project, len(answers))

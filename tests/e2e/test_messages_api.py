@@ -20,12 +20,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from services.router.providers.demo import model as demo
 from tests.conftest import postgres_schema
 from tests.e2e.suite import Suite, start_suite, stop_suite
-from tollgate import demo
 from tollgate.db.models import LEDGER
-from tollgate.mock_anthropic import MockAnthropic
-from tollgate.mockupstream import MockUpstream
+from tollgate_mocks.anthropic_upstream import MockAnthropic
+from tollgate_mocks.openai_upstream import MockUpstream
 
 KEY = "upstream-key-for-messages-tests"
 INPUT, OUTPUT, CACHED = 21, 105, 7  # CNY per million tokens
@@ -174,7 +174,8 @@ def test_messages_streamed_or_not_with_tools_and_images_bill_the_provider_usage(
         tool_choice={"type": "any"},
     )
     (use,) = [b for b in called.content if b.type == "tool_use"]
-    assert (use.name, use.input, called.stop_reason) == ("lookup", {}, "tool_use")
+    assert (use.name, called.stop_reason) == ("lookup", "tool_use")
+    assert list(use.input) == ["word"]  # the demo model fills the input schema's property
 
     follow_up: list[Any] = [
         *ask,

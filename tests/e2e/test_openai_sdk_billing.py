@@ -11,9 +11,10 @@ import httpx
 import openai
 import pytest
 
+from services.budget.admin import operations as admin
 from tests.e2e.openai_sdk_helpers import MESSAGES, client, ledger_rows, unique, wait_rows
 from tests.e2e.suite import Suite
-from tollgate import admin, tokens
+from tollgate import tokens
 from tollgate.money import from_nano
 
 

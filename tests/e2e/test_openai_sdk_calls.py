@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from decimal import Decimal
 
 import httpx
 import openai
 import pytest
 
+from services.budget.admin import operations as admin
 from tests.e2e.openai_sdk_helpers import MESSAGES, client, ledger_rows, unique, wait_rows
 from tests.e2e.suite import Suite
-from tollgate import admin, tokens
+from tollgate import tokens
 from tollgate.money import from_nano
 
 
@@ -114,15 +116,36 @@ def test_an_unknown_key_gets_401_in_openai_format(suite: Suite) -> None:
     assert set(reply.json()["error"]) == {"message", "type", "param", "code"}
 
 
-def test_a_revoked_key_is_refused_from_the_next_request(suite: Suite) -> None:
+def test_a_revoked_key_of_a_hard_budgeted_project_is_refused_from_the_next_request(
+    suite: Suite,
+) -> None:
     name = unique("revoke")
-    _, secret = suite.project_with_key(name)
+    _, secret = suite.project_with_key(name, budget="5")  # every call asks Budget
     sdk = client(suite, secret)
     sdk.chat.completions.create(model="demo", messages=MESSAGES)  # type: ignore[arg-type]
     (key,) = admin.list_keys(suite.engine, name)
     suite.cli("key", "revoke", key.id)
     with pytest.raises(openai.AuthenticationError) as info:
         sdk.chat.completions.create(model="demo", messages=MESSAGES)  # type: ignore[arg-type]
+    assert "revoked" in info.value.message
+    with pytest.raises(openai.AuthenticationError):
+        sdk.models.list()
+
+
+def test_a_revoked_key_without_a_hard_budget_is_refused_within_a_second(suite: Suite) -> None:
+    # Without a hard budget the gateway may reuse Budget's answer for up to a second,
+    # and its key watcher sees the revocation within one: refused within ~2 s.
+    name = unique("revoke")
+    _, secret = suite.project_with_key(name)
+    sdk = client(suite, secret)
+    sdk.chat.completions.create(model="demo", messages=MESSAGES)  # type: ignore[arg-type]
+    (key,) = admin.list_keys(suite.engine, name)
+    suite.cli("key", "revoke", key.id)
+    revoked = time.monotonic()
+    with pytest.raises(openai.AuthenticationError) as info:
+        while time.monotonic() - revoked < 2:
+            sdk.chat.completions.create(model="demo", messages=MESSAGES)  # type: ignore[arg-type]
+            time.sleep(0.05)
     assert "revoked" in info.value.message
     with pytest.raises(openai.AuthenticationError):
         sdk.models.list()

@@ -16,13 +16,13 @@ import openai
 import pytest
 from sqlalchemy import select
 
+from services.router.providers.demo import model as demo
 from tests.e2e.suite import Suite, start_suite, stop_suite
-from tollgate import demo
 from tollgate.db.models import LEDGER
-from tollgate.mock_anthropic import MockAnthropic
-from tollgate.mock_gemini import MockGemini
-from tollgate.mockupstream import MockUpstream
 from tollgate.tokens import count_text
+from tollgate_mocks.anthropic_upstream import MockAnthropic
+from tollgate_mocks.gemini_upstream import MockGemini
+from tollgate_mocks.openai_upstream import MockUpstream
 
 KEY = "provider-key-for-fault-tests"
 INPUT_PRICE, OUTPUT_PRICE = 21, 105  # CNY per million tokens, as the projects are billed

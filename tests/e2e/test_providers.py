@@ -18,9 +18,9 @@ from sqlalchemy import select
 
 from tests.e2e.suite import Suite, start_suite, stop_suite
 from tollgate.db.models import LEDGER
-from tollgate.mock_anthropic import MockAnthropic
-from tollgate.mock_gemini import MockGemini
 from tollgate.money import from_nano
+from tollgate_mocks.anthropic_upstream import MockAnthropic
+from tollgate_mocks.gemini_upstream import MockGemini
 
 KEY = "provider-key-for-tests"
 RATE = Decimal("7.2")  # the projects are in CNY; these prices are in USD

@@ -17,19 +17,22 @@ import openai
 import pytest
 from sqlalchemy import func, select
 
-from services.gateway.ratelimit.store import set_limits
+from services.budget.admin.limits import set_limits
 from tests.e2e.suite import Suite, free_port, start_suite, stop_suite, wait_http
 from tests.gateway.ratelimit_backends import REDIS_URL, drop_prefix
 from tollgate.db.models import RESERVATIONS
-from tollgate.mockupstream import MockUpstream
+from tollgate_mocks.openai_upstream import MockUpstream
 
 UPSTREAM_KEY = "sk-upstream-rate-limits"
 ADMIN_TOKEN = "admin-rate-limits"
 MESSAGES = [{"role": "user", "content": "Count the tokens of this short message, please."}]
+LONG_MESSAGES = [{"role": "user", "content": "Count the tokens of this message, please. " * 30}]
 # A project per test, each with its limits, all written before the first call: the
 # gateways read the table once at their first call, then every two seconds.
 LIMITS: dict[str, dict[str, int]] = {
-    "sdk": {"rpm": 2, "tpm": 100_000},
+    # The token bucket refills at tpm/60 a second: a small tpm and a long prompt keep the
+    # two calls' tokens visible in it for many seconds, however slow the machine is.
+    "sdk": {"rpm": 2, "tpm": 2_000},
     "tokens": {"tpm": 700},
     "slots": {"max_concurrent": 1},
     "replicas": {"rpm": 5},
@@ -116,16 +119,16 @@ def test_a_limited_call_gets_openais_429_and_holds_no_budget(world: World) -> No
     sdk = world.sdk("sdk")
     seen = []
     for _ in range(2):
-        raw = sdk.chat.completions.with_raw_response.create(model="m-fast", messages=MESSAGES)  # type: ignore[arg-type]
+        raw = sdk.chat.completions.with_raw_response.create(model="m-fast", messages=LONG_MESSAGES)  # type: ignore[arg-type]
         raw.parse()
         seen.append(raw.headers)
     assert [h["x-ratelimit-remaining-requests"] for h in seen] == ["1", "0"]
     assert seen[0]["x-ratelimit-limit-requests"] == "2"
-    assert seen[0]["x-ratelimit-limit-tokens"] == "100000"
-    assert int(seen[1]["x-ratelimit-remaining-tokens"]) < 100_000
+    assert seen[0]["x-ratelimit-limit-tokens"] == "2000"
+    assert int(seen[1]["x-ratelimit-remaining-tokens"]) < 2_000 - 300
     assert 50 < seconds(seen[1]["x-ratelimit-reset-requests"]) <= 60  # both requests refill
     with pytest.raises(openai.RateLimitError) as caught:
-        sdk.chat.completions.create(model="m-fast", messages=MESSAGES)  # type: ignore[arg-type]
+        sdk.chat.completions.create(model="m-fast", messages=LONG_MESSAGES)  # type: ignore[arg-type]
     error = caught.value
     assert error.status_code == 429
     assert error.code == "rate_limit_exceeded" and error.type == "requests"
@@ -144,8 +147,8 @@ def test_a_limited_call_gets_openais_429_and_holds_no_budget(world: World) -> No
     assert 29 <= int(headers["retry-after"]) <= 30
     assert headers["x-ratelimit-limit-requests"] == "2"
     assert headers["x-ratelimit-remaining-requests"] == "0"
-    assert headers["x-ratelimit-limit-tokens"] == "100000"
-    assert int(headers["x-ratelimit-remaining-tokens"]) < 100_000
+    assert headers["x-ratelimit-limit-tokens"] == "2000"
+    assert int(headers["x-ratelimit-remaining-tokens"]) < 2_000 - 300
     assert 0 < seconds(headers["x-ratelimit-reset-tokens"]) < 60
     with world.suite.engine.connect() as conn:
         held = conn.execute(

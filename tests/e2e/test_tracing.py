@@ -1,4 +1,5 @@
-"""One call is one trace across the gateway, budget and router."""
+"""One call is one trace across the gateway, budget and router (printed by the console
+exporter; tests/e2e/test_traces_otlp.py follows it over OTLP into metering too)."""
 
 from __future__ import annotations
 
@@ -50,14 +51,22 @@ def test_a_call_is_one_trace_across_the_services(tmp_path: Path) -> None:
     (mine,) = [s for s in gateway if s["attributes"]["tollgate.request_id"] == request_id]
     trace_id = mine["context"]["trace_id"]
     assert mine["attributes"]["http.response.status_code"] == 200
-    (budget,) = [
-        s for s in spans(suite.log("budget", tail=None)) if s["context"]["trace_id"] == trace_id
-    ]
-    (router,) = [
-        s for s in spans(suite.log("router", tail=None)) if s["context"]["trace_id"] == trace_id
-    ]
-    assert budget["name"] == "budget.authorize" and router["name"] == "router.chat"
-    assert budget["parent_id"] == mine["context"]["span_id"] == router["parent_id"]
-    assert router["attributes"]["tollgate.provider"] == "demo"
+    budget = {
+        s["name"]: s
+        for s in spans(suite.log("budget", tail=None))
+        if s["context"]["trace_id"] == trace_id
+    }
+    router = {
+        s["name"]: s
+        for s in spans(suite.log("router", tail=None))
+        if s["context"]["trace_id"] == trace_id
+    }
+    # The call's settlement joins the trace too (docs/observability.md has the whole tree).
+    assert set(budget) == {"budget.authorize", "budget.settle"}
+    assert set(router) == {"router.chat", "upstream.chat"}
+    authorize, chat = budget["budget.authorize"], router["router.chat"]
+    assert authorize["parent_id"] == mine["context"]["span_id"] == chat["parent_id"]
+    assert chat["attributes"]["tollgate.provider"] == "demo"
+    assert router["upstream.chat"]["parent_id"] == chat["context"]["span_id"]
     streamed = next(s for s in gateway if s is not mine)
     assert streamed["attributes"]["tollgate.stream"] is True and streamed["end_time"]

@@ -4,70 +4,28 @@ the CLI shows, and bad input gets a 400 naming the field and writes nothing."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable
+from dataclasses import asdict, replace
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
 
 import httpx
-import pytest
-from sqlalchemy import Engine, func, select, update
-from starlette.applications import Starlette
-from starlette.testclient import TestClient
+from sqlalchemy import func, select, update
 
+from services.budget.admin import budgets
+from services.budget.admin import operations as admin
+from services.budget.admin.alerts import list_alerts
 from services.budget.alerts.delivery import deliver_event
 from services.budget.alerts.spikes import check_spikes
-from services.budget.prices import seed_prices
-from services.budget.reservations import Decision, Ledger, Usage
-from services.gateway.admin import admin_routes
-from tests.budget.test_alerts_spikes import NOW, SETTINGS, calls, loop, steady
-from tollgate import admin, budgets
+from services.budget.reservations import Decision, ReservationBook, Usage
+from tests.budget.spike_ledger import NOW, SETTINGS, calls, loop, steady
+from tests.gateway.conftest import World, budget_rows, ok
+from tests.metering.services import Services
 from tollgate.alertconfig import WebhookConfig
-from tollgate.alertlog import list_alerts
-from tollgate.config import load_settings
-from tollgate.db import make_engine, utcnow
-from tollgate.db.models import ALERT_EVENTS, API_KEYS, BUDGETS, PRICES
+from tollgate.db import utcnow
+from tollgate.db.models import ALERT_EVENTS, API_KEYS, PRICES
 
-TOKEN = "admin-token-in-process"
-
-
-@dataclass
-class World:
-    http: TestClient
-    engine: Engine
-    project: str  # id of "acme"
-    key: str  # a key of acme
-    other_key: str  # a key of project "other"
-
-
-@pytest.fixture
-def world(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    # The admin routes read the budget time zone from the environment, as the gateway does.
-    for name in [n for n in os.environ if n.startswith("TOLLGATE_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("TOLLGATE_HOME", "/nonexistent")
-    engine = make_engine(db_url)
-    seed_prices(engine, load_settings({"TOLLGATE_HOME": "/nonexistent"}))
-    project = admin.create_project(engine, "acme", currency="CNY").id
-    key = admin.create_key(engine, "acme", "ci").info.id
-    admin.create_project(engine, "other", currency="CNY")
-    other_key = admin.create_key(engine, "other").info.id
-    app = Starlette(routes=admin_routes(engine, TOKEN))
-    with TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
-        yield World(http, engine, project, key, other_key)
-    engine.dispose()
-
-
-def ok(reply: Any) -> Any:
-    assert reply.status_code == 200, reply.text
-    return reply.json()
-
-
-def budget_rows(engine: Engine) -> list[tuple[Any, ...]]:
-    with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(select(BUDGETS).order_by(BUDGETS.c.id))]
+Run = Callable[..., tuple[int, str, str]]
 
 
 def test_budgets_are_set_listed_with_this_periods_spend_and_deleted(world: World) -> None:
@@ -106,7 +64,7 @@ def test_budgets_are_set_listed_with_this_periods_spend_and_deleted(world: World
     ok(http.put("/admin/budgets", json={"project": "other", "period": "total", "amount": "7"}))
 
     # One settled call (CNY 0.126) and one still reserved.
-    ledger = Ledger(world.engine, usd_to_cny=Decimal("7.2"), ttl_seconds=600, zone=zone)
+    ledger = ReservationBook(world.engine, usd_to_cny=Decimal("7.2"), ttl_seconds=600, zone=zone)
     now = utcnow()
     for rid in ("settled", "held"):
         decision = ledger.authorize(rid, world.project, world.key, "demo", 1000, 1000, now=now)
@@ -190,13 +148,23 @@ def test_cache_write_prices_and_a_projects_multiplier(world: World) -> None:
     price = ok(
         http.put(
             "/admin/prices/vendor/cached",
-            json={"input": "3", "output": "15", "cached_input": "0.3", "cache_write_input": "3.75"},
+            json={
+                "input": "3",
+                "output": "15",
+                "cached_input": "0.3",
+                "cache_write_input": "3.75",
+                "currency": "USD",
+            },
         )
     )
     assert (price["cache_write_input"], price["cached_input"]) == ("3.75", "0.30")
     listed = {p["model"]: p for p in ok(http.get("/admin/prices"))["data"]}
     assert listed["vendor/cached"] == price
-    plain = ok(http.put("/admin/prices/vendor/plain", json={"input": "2", "output": "8"}))
+    plain = ok(
+        http.put(
+            "/admin/prices/vendor/plain", json={"input": "2", "output": "8", "currency": "USD"}
+        )
+    )
     assert plain["cache_write_input"] == "2.00"  # unset: cache writes cost the input price
 
     with world.engine.connect() as conn:
@@ -291,26 +259,16 @@ def test_key_status_tells_paused_from_revoked_and_active(world: World) -> None:
     assert listed == {world.key: "active", paused: "paused", both: "revoked"}
 
 
-def test_the_cli_key_list_shows_a_paused_key(
-    sqlite_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from tollgate.cli.main import main
-
-    for name in [n for n in os.environ if n.startswith("TOLLGATE_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("TOLLGATE_HOME", "/nonexistent")
-    monkeypatch.setenv("TOLLGATE_DATABASE_URL", sqlite_url)
-    engine = make_engine(sqlite_url)
-    admin.create_project(engine, "acme")
-    active, paused, revoked = (admin.create_key(engine, "acme", n).info.id for n in "apr")
+def test_the_cli_key_list_shows_a_paused_key(services: Services, cli: Run) -> None:
+    engine = services.engine
+    active = services.key
+    paused, revoked = (admin.create_key(engine, "acme", n).info.id for n in "pr")
     with engine.begin() as conn:
         conn.execute(update(API_KEYS).where(API_KEYS.c.id == paused).values(paused_at=utcnow()))
     admin.revoke_key(engine, revoked)
-    engine.dispose()
-    with pytest.raises(SystemExit) as done:
-        main(["key", "list", "--project", "acme"])
-    assert done.value.code == 0
-    header, *lines = capsys.readouterr().out.splitlines()
+    code, out, _ = cli("key", "list", "--project", "acme")
+    assert code == 0
+    header, *lines = out.splitlines()
     at = header.index("STATUS")
     rows = {line.split()[0]: line[at:] for line in lines}
     assert rows[active] == "active"

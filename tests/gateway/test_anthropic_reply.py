@@ -24,7 +24,7 @@ from services.gateway.anthropic_reply import (
     usage_from_openai,
 )
 from services.gateway.errors import ApiError
-from tollgate import demo
+from services.router.providers.demo import model as demo
 
 FALLBACK = {
     "input_tokens": 1,

@@ -12,13 +12,13 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import Engine, event
 
-from services.gateway.auth import Caller
+from services.budget.admin import operations as admin
+from services.budget.admin.limits import set_limits
+from services.gateway.caller import Caller
 from services.gateway.errors import ApiError
 from services.gateway.ratelimit import LimitBook, Limiter, MemoryBackend
 from services.gateway.ratelimit.redis_backend import RedisBackend
-from services.gateway.ratelimit.store import set_limits
 from tests.gateway.ratelimit_backends import Clock
-from tollgate import admin
 from tollgate.db import make_engine
 
 

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from tollgate.cli.main import main
 from tollgate.db import make_engine
 from tollgate.db.models import RATE_LIMITS
 
@@ -18,21 +17,10 @@ Run = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture
-def tollgate(
-    db_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Run:
-    for name in [n for n in list(__import__("os").environ) if n.startswith("TOLLGATE_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("TOLLGATE_HOME", str(tmp_path))
-    monkeypatch.setenv("TOLLGATE_DATABASE_URL", db_url)
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        with pytest.raises(SystemExit) as exit_info:
-            main(list(argv))
-        out = capsys.readouterr()
-        return int(exit_info.value.code or 0), out.out, out.err
-
-    return run
+def tollgate(cli) -> Run:  # type: ignore[no-untyped-def]
+    """`cli` on the shared `services` (SQLite and PostgreSQL); these tests use a
+    project `shop` (the services hold `shop`)."""
+    return cli  # type: ignore[no-any-return]
 
 
 def rows(db_url: str) -> list[dict[str, Any]]:
@@ -47,27 +35,27 @@ def rows(db_url: str) -> list[dict[str, Any]]:
 
 
 def test_set_list_and_clear(tollgate: Run, db_url: str) -> None:
-    assert tollgate("project", "create", "acme")[0] == 0
-    key = json.loads(tollgate("key", "create", "--project", "acme", "--json")[1])["id"]
-    code, out, _ = tollgate("limit", "set", "--project", "acme", "--rpm", "60", "--tpm", "90000")
-    assert code == 0 and "acme: 60 requests/min, 90000 tokens/min, - concurrent" in out
-    code, out, _ = tollgate("limit", "set", "--project", "acme", "--key", key, "--concurrency", "2")
+    assert tollgate("project", "create", "shop")[0] == 0
+    key = json.loads(tollgate("key", "create", "--project", "shop", "--json")[1])["id"]
+    code, out, _ = tollgate("limit", "set", "--project", "shop", "--rpm", "60", "--tpm", "90000")
+    assert code == 0 and "shop: 60 requests/min, 90000 tokens/min, - concurrent" in out
+    code, out, _ = tollgate("limit", "set", "--project", "shop", "--key", key, "--concurrency", "2")
     assert code == 0
-    code, out, _ = tollgate("limit", "set", "--project", "acme", "--rpm", "30")  # tpm stays
+    code, out, _ = tollgate("limit", "set", "--project", "shop", "--rpm", "30")  # tpm stays
     listed = json.loads(tollgate("limit", "list", "--json")[1])
     assert [(x["owner"], x["rpm"], x["tpm"], x["max_concurrent"]) for x in listed] == [
-        ("acme", 30, 90000, None),
-        (f"acme/{key}", None, None, 2),
+        ("shop", 30, 90000, None),
+        (f"shop/{key}", None, None, 2),
     ]
-    code, out, _ = tollgate("limit", "list", "--project", "acme")
-    assert code == 0 and f"acme/{key}" in out and "90000" in out
-    code, out, _ = tollgate("limit", "set", "--project", "acme", "--rpm", "none")
-    assert code == 0 and "acme: - requests/min, 90000 tokens/min" in out
-    code, out, _ = tollgate("limit", "clear", "--project", "acme", "--key", key)
+    code, out, _ = tollgate("limit", "list", "--project", "shop")
+    assert code == 0 and f"shop/{key}" in out and "90000" in out
+    code, out, _ = tollgate("limit", "set", "--project", "shop", "--rpm", "none")
+    assert code == 0 and "shop: - requests/min, 90000 tokens/min" in out
+    code, out, _ = tollgate("limit", "clear", "--project", "shop", "--key", key)
     assert code == 0 and [r["owner_id"] for r in rows(db_url)] == [listed[0]["project_id"]]
-    code, out, _ = tollgate("limit", "set", "--project", "acme", "--tpm", "none")
+    code, out, _ = tollgate("limit", "set", "--project", "shop", "--tpm", "none")
     assert code == 0 and "no rate limits" in out and rows(db_url) == []
-    code, _, err = tollgate("limit", "clear", "--project", "acme")
+    code, _, err = tollgate("limit", "clear", "--project", "shop")
     assert code == 2 and "has no rate limits" in err
 
 
@@ -79,19 +67,19 @@ BAD = [
     (["--rpm", str(2**31)], "--rpm must be a positive whole number"),
     ([], "name at least one limit"),
     (["--key", "key_nope", "--rpm", "5"], "no key with id 'key_nope'"),
-    (["--key", "OTHER", "--rpm", "5"], "does not belong to project 'acme'"),
+    (["--key", "OTHER", "--rpm", "5"], "does not belong to project 'shop'"),
 ]
 
 
 def test_bad_input_exits_2_and_writes_nothing(tollgate: Run, db_url: str) -> None:
-    tollgate("project", "create", "acme")
+    tollgate("project", "create", "shop")
     tollgate("project", "create", "other")
     other_key = json.loads(tollgate("key", "create", "--project", "other", "--json")[1])["id"]
-    tollgate("limit", "set", "--project", "acme", "--rpm", "7")
+    tollgate("limit", "set", "--project", "shop", "--rpm", "7")
     before = rows(db_url)
     for args, message in BAD:
         args = [other_key if a == "OTHER" else a for a in args]
-        code, out, err = tollgate("limit", "set", "--project", "acme", *args)
+        code, out, err = tollgate("limit", "set", "--project", "shop", *args)
         assert code == 2 and message in err and out == "", args
         assert rows(db_url) == before
 

@@ -4,87 +4,16 @@ ingest is idempotent (invariant 2) and reports are exact sums (invariant 1)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from concurrent import futures
-from dataclasses import dataclass
 from decimal import Decimal
 
 import grpc
 import pytest
 from sqlalchemy import func, select
 
-from services.budget.prices import seed_prices
-from services.budget.reservations import Ledger
-from services.budget.server import BudgetServicer
-from services.metering.ledger import UsageLedger
-from services.metering.server import MeteringServicer
-from tollgate import admin
-from tollgate.config import load_settings
-from tollgate.db import make_engine
+from tests.metering.services import Services, record
 from tollgate.db.models import LedgerEntry
 from tollgate.money import from_nano
-from tollgate.v1 import (
-    budget_pb2,
-    budget_pb2_grpc,
-    common_pb2,
-    metering_pb2,
-    metering_pb2_grpc,
-)
-
-
-@dataclass
-class Services:
-    metering: metering_pb2_grpc.MeteringStub
-    budget: budget_pb2_grpc.BudgetStub
-    engine: object
-    project: str
-    key: str
-
-
-@pytest.fixture
-def services(db_url: str) -> Iterator[Services]:
-    engine = make_engine(db_url)
-    seed_prices(engine, load_settings({"TOLLGATE_HOME": "/nonexistent"}))
-    project = admin.create_project(engine, "acme")
-    key = admin.create_key(engine, "acme").info.id
-    server = grpc.server(futures.ThreadPoolExecutor(8))
-    port = server.add_insecure_port("127.0.0.1:0")
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    budget_pb2_grpc.add_BudgetServicer_to_server(
-        BudgetServicer(Ledger(engine, usd_to_cny=Decimal("7.2"), ttl_seconds=60)), server
-    )
-    metering_pb2_grpc.add_MeteringServicer_to_server(
-        MeteringServicer(UsageLedger(engine), budget_pb2_grpc.BudgetStub(channel)), server
-    )
-    server.start()
-    try:
-        yield Services(
-            metering_pb2_grpc.MeteringStub(channel),
-            budget_pb2_grpc.BudgetStub(channel),
-            engine,
-            project.id,
-            key,
-        )
-    finally:
-        channel.close()
-        server.stop(None)
-        engine.dispose()
-
-
-def record(s: Services, request_id: str, prompt: int, completion: int, **kw: object):  # type: ignore[no-untyped-def]
-    fields = {
-        "request_id": request_id,
-        "caller": common_pb2.Caller(project_id=s.project, key_id=s.key, end_user="alice"),
-        "model_requested": "demo",
-        "model_served": "demo",
-        "provider": "demo",
-        "usage": common_pb2.Usage(prompt_tokens=prompt, completion_tokens=completion),
-        "usage_source": common_pb2.USAGE_SOURCE_PROVIDER,
-        "status": metering_pb2.CALL_STATUS_OK,
-        "http_status": 200,
-        **kw,
-    }
-    return s.metering.RecordUsage(metering_pb2.UsageRecord(**fields))
+from tollgate.v1 import budget_pb2, common_pb2, metering_pb2
 
 
 def test_record_prices_through_budget_and_settles_the_reservation(services: Services) -> None:

@@ -9,14 +9,14 @@ from fractions import Fraction
 
 from sqlalchemy import select
 
+from services.budget.admin import operations as admin
 from services.budget.prices import PriceInput, set_price
-from tests.metering.test_metering import Services, record, services  # noqa: F401
-from tollgate import admin
+from tests.metering.services import Services, record
 from tollgate.db.models import LEDGER, ROLLUPS
 from tollgate.v1 import common_pb2
 
 
-def test_the_ledger_cost_is_the_formula_over_the_rows_tokens(services: Services) -> None:  # noqa: F811
+def test_the_ledger_cost_is_the_formula_over_the_rows_tokens(services: Services) -> None:
     s = services
     engine = s.engine
     with engine.begin() as conn:  # type: ignore[attr-defined]

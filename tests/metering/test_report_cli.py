@@ -1,50 +1,36 @@
 """`tollgate report`, `tollgate report allocate` and `tollgate bill`, run as an operator
-runs them: exact CSV for finance, and a clear error (exit 2) for bad input."""
+runs them, against a running Metering (in-process, with the internal token): exact CSV
+for finance, a clear error (exit 2) for bad input, and one line (exit 1) when Metering
+cannot be reached or refuses the credential."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-import os
+import socket
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
+from services.budget.admin import operations as admin
 from services.metering.ledger import UsageLedger
 from tests.metering.ledger_rows import entry
-from tollgate import admin
-from tollgate.cli.main import main
-from tollgate.config import load_settings
-from tollgate.db import make_engine
+from tests.metering.services import Services
 from tollgate.money import to_nano
 
 
 @pytest.fixture
-def tollgate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
-    for name in [n for n in os.environ if n.startswith("TOLLGATE_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("TOLLGATE_HOME", str(tmp_path))
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        with pytest.raises(SystemExit) as exit_info:
-            main(list(argv))
-        out = capsys.readouterr()
-        return int(exit_info.value.code or 0), out.out, out.err
-
-    return run
+def tollgate(cli):  # type: ignore[no-untyped-def]
+    return cli
 
 
 @pytest.fixture
-def usage(tollgate) -> None:  # type: ignore[no-untyped-def]
-    """Two projects with calls on 30 Nov and 1 Dec 2026."""
-    assert tollgate("project", "create", "web")[0] == 0
-    assert tollgate("project", "create", "batch")[0] == 0
-    engine = make_engine(load_settings().database_url)
-    ids = {name: admin.get_project(engine, name).id for name in ("web", "batch")}
-    ledger = UsageLedger(engine)
+def usage(services: Services) -> None:
+    """Two projects with calls on 30 Nov and 1 Dec 2026 (and `acme`, with none)."""
+    ids = {name: admin.create_project(services.engine, name).id for name in ("web", "batch")}
+    ledger = UsageLedger(services.engine)
     calls = [
         ("web", "gpt-4o", datetime(2026, 11, 30, 23, 59, tzinfo=UTC), "0.000000001"),
         ("web", "demo", datetime(2026, 11, 30, 8, tzinfo=UTC), "12.5"),
@@ -55,7 +41,6 @@ def usage(tollgate) -> None:  # type: ignore[no-untyped-def]
         ledger.add(
             entry(f"c{i}", started, to_nano(cny), project_id=ids[project], model_served=model)
         )
-    engine.dispose()
 
 
 def test_report_csv_for_finance(tollgate, usage) -> None:  # type: ignore[no-untyped-def]
@@ -91,7 +76,7 @@ def test_report_json_for_all_projects_and_the_table(tollgate, usage) -> None:  #
 def test_allocate_splits_an_invoice_by_metered_cost(tollgate, usage) -> None:  # type: ignore[no-untyped-def]
     code, out, _ = tollgate(
         "report", "allocate", "--total", "100", "--currency", "USD",
-        "--from", "2026-11-01", "--to", "2026-11-30", "--json",
+        "--from", "2026-11-01", "--to", "2026-11-30", "--projects", "web,batch", "--json",
     )  # fmt: skip
     shown = json.loads(out)
     # batch metered 25, web 12.500000001: 100 x 25/37.500000001 = 66.666666664... -> 66.67
@@ -127,7 +112,43 @@ def test_bill_shows_this_months_forecast_only(tollgate, usage) -> None:  # type:
         (["report", "allocate", "--total", "5", "--currency", "CNY"], "nothing was metered"),
     ],
 )
-def test_bad_report_input_exits_2_with_a_clear_message(tollgate, argv, message) -> None:  # type: ignore[no-untyped-def]
-    tollgate("project", "create", "web")
+def test_bad_report_input_exits_2_with_a_clear_message(tollgate, services, argv, message) -> None:  # type: ignore[no-untyped-def]
+    admin.create_project(services.engine, "web")
     code, out, err = tollgate(*argv)
     assert code == 2 and message in err and "Traceback" not in err and out == ""
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["bill", "--project", "acme"],
+        ["report"],
+        ["report", "allocate", "--total", "5", "--currency", "CNY"],
+        ["report", "savings"],
+        ["report", "whatif", "--project", "acme"],
+        ["calls", "--project", "acme"],
+    ],
+)
+def test_an_unreachable_metering_is_one_line_and_exit_1(bare_cli, monkeypatch, argv) -> None:  # type: ignore[no-untyped-def]
+    addr = f"127.0.0.1:{_closed_port()}"
+    monkeypatch.setenv("TOLLGATE_METERING_ADDR", addr)
+    monkeypatch.setenv("TOLLGATE_INTERNAL_TOKEN", "a-token-no-service-will-check")
+    code, out, err = bare_cli(*argv)
+    assert (code, out) == (1, "")
+    assert err == f"tollgate: tollgate's metering service at {addr} is not reachable; " + (
+        "start the suite with `tollgate up`\n"
+    )
+
+
+def test_a_wrong_internal_credential_is_one_line_and_exit_1(tollgate, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("TOLLGATE_INTERNAL_TOKEN", "not-the-suites-token-at-all")
+    code, out, err = tollgate("bill", "--project", "acme")
+    assert (code, out) == (1, "")
+    assert "refused this command's internal credential" in err and err.count("\n") == 1
+    assert "not-the-suites-token" not in err

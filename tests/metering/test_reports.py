@@ -23,13 +23,14 @@ from services.metering.breakdown import (
     range_report,
 )
 from services.metering.days import day_range
-from services.metering.export import report_csv, report_json
 from services.metering.ledger import UsageLedger
+from services.metering.report_messages import range_to_proto
 from services.metering.reports import usage_report
 from tests.metering.ledger_rows import BILLED, make_project, random_entries, write
 from tollgate.db import make_engine
 from tollgate.db.models import LEDGER
 from tollgate.money import from_nano
+from tollgate.reports.usage import report_csv, report_json
 
 FIRST, LAST = date(2026, 10, 30), date(2026, 11, 2)  # the report's days
 _COLUMN = {"project": "project_id", "key": "key_id", "model": "model_served", "user": "end_user"}
@@ -93,14 +94,15 @@ def test_every_grouping_equals_the_ledger_exactly(engine) -> None:  # type: igno
 
 def test_csv_for_finance_is_exact(engine) -> None:  # type: ignore[no-untyped-def]
     report = range_report(engine, ReportQuery(FIRST, LAST, ("project", "model", "day")))
-    rows = list(csv.DictReader(io.StringIO(report_csv(report))))
+    reply = range_to_proto(report)  # as Metering answers GetReport
+    rows = list(csv.DictReader(io.StringIO(report_csv(reply))))
     assert list(rows[0])[:6] == ["project_id", "project", "model", "day", "currency", "total"]
     assert len(rows) == len(report.lines) > 10
     assert {r["currency"] for r in rows} == {"CNY"}
     assert {r["project"] for r in rows} == {"name-p1", "name-p2", "name-p3"}
     csv_total = sum(Decimal(r["total"]) for r in rows)
     assert csv_total == from_nano(report.totals["CNY"].cost_nano)
-    assert Decimal(report_json(report)["totals"][0]["total"]) == csv_total
+    assert Decimal(report_json(reply)["totals"][0]["total"]) == csv_total
 
 
 def test_the_monthly_bill_reads_the_rollups_exactly(engine) -> None:  # type: ignore[no-untyped-def]

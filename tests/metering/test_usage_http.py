@@ -16,6 +16,8 @@ import pytest
 
 from tests.e2e.suite import Suite, start_suite, stop_suite
 
+pytestmark = pytest.mark.e2e  # starts the suite as separate processes
+
 TOKEN = "admin-token-for-report-tests"
 
 

@@ -13,6 +13,8 @@ from services.router.providers.anthropic import AnthropicProvider
 from services.router.providers.base import ChatCall, Completion, StreamChunk, UpstreamError
 from tollgate.config import ProviderConfig
 
+from .harness import scripted_client
+
 KEY = "sk-ant-secret-1234"
 MODEL = "claude-test"
 HELLO = {"model": "alias", "messages": [{"role": "user", "content": "hi there"}]}
@@ -28,8 +30,7 @@ def chat_call(body: dict[str, Any]) -> ChatCall:
 
 
 def scripted(handler: Callable[[httpx.Request], httpx.Response]) -> AnthropicProvider:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return AnthropicProvider(provider_config("http://upstream/v1"), client=client)
+    return AnthropicProvider(provider_config("http://upstream/v1"), client=scripted_client(handler))
 
 
 def replying(

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tollgate.mockupstream import MockUpstream
+from tollgate_mocks.openai_upstream import MockUpstream
 
 from .harness import FakeMetering
 

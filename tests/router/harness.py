@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from collections import Counter
@@ -17,25 +16,28 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
+import httpx
 import yaml
 
 from services.router.main import RunningRouter, start_router
+from services.router.providers.http_httpx import HttpxClient
+from tests.e2e.suite import free_port
 from tollgate.config import Settings, load_settings
-from tollgate.mockupstream import MockUpstream
+from tollgate.grpcutil import aio_channel
 from tollgate.v1 import common_pb2, metering_pb2, metering_pb2_grpc, router_pb2, router_pb2_grpc
+from tollgate_mocks.openai_upstream import MockUpstream
 
 T = TypeVar("T")
 UPSTREAM_KEY = "sk-upstream-secret-1234"
 
 
+def scripted_client(handler: Callable[[httpx.Request], httpx.Response]) -> HttpxClient:
+    """An upstream client whose upstream is `handler` (httpx's MockTransport)."""
+    return HttpxClient(httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+
+
 def run(coro: Awaitable[T]) -> T:
     return asyncio.run(coro)  # type: ignore[arg-type]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def eventually(check: Callable[[], T], timeout: float = 5.0, what: str = "") -> T:
@@ -111,10 +113,12 @@ def make_settings(
     metering_addr: str,
     providers: list[dict[str, Any]],
     aliases: dict[str, str] | None = None,
+    **sections: Any,  # more of the YAML: routes, routing
 ) -> Settings:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "tollgate.yaml"
-    config.write_text(yaml.safe_dump({"providers": providers, "aliases": aliases or {}}))
+    data = {"providers": providers, "aliases": aliases or {}, **sections}
+    config.write_text(yaml.safe_dump(data))
     return load_settings(
         {
             "TOLLGATE_HOME": str(home),
@@ -143,6 +147,7 @@ class Events:
     chunks: list[dict[str, Any]] = field(default_factory=list)
     errors: list[common_pb2.Error] = field(default_factory=list)
     usages: list[common_pb2.Usage] = field(default_factory=list)  # the last event of a call
+    served: list[router_pb2.Served] = field(default_factory=list)  # before the first answer
 
     @property
     def content(self) -> str:
@@ -163,6 +168,8 @@ def collect(events: list[router_pb2.ChatEvent]) -> Events:
             out.chunks.append(json.loads(event.chunk))
         elif kind == "usage":
             out.usages.append(event.usage)
+        elif kind == "served":
+            out.served.append(event.served)
         else:
             out.errors.append(event.error)
     return out
@@ -202,7 +209,7 @@ class RouterHarness:
 @asynccontextmanager
 async def running_router(settings: Settings) -> AsyncIterator[RouterHarness]:
     router = await start_router(settings)
-    channel = grpc.aio.insecure_channel(settings.listens["router"])
+    channel = aio_channel(settings.listens["router"])  # with the token start_router set
     try:
         yield RouterHarness(router, router_pb2_grpc.RouterStub(channel), settings)
     finally:

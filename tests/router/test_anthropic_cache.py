@@ -12,8 +12,8 @@ import pytest
 from services.gateway.anthropic_format import openai_request
 from services.router.providers.anthropic_request import anthropic_request
 from services.router.providers.base import UpstreamError
-from tollgate import demo
-from tollgate.mock_cache import CacheUse, PromptCache
+from services.router.providers.demo import model as demo
+from tollgate_mocks.prompt_cache import CacheUse, PromptCache
 
 EPHEMERAL = {"type": "ephemeral"}
 HOUR = {"type": "ephemeral", "ttl": "1h"}

@@ -12,11 +12,12 @@ import pytest
 
 from services.router.providers.anthropic import AnthropicProvider
 from services.router.providers.base import Completion, StreamChunk
+from services.router.providers.demo.model import REPLY_PREFIX
 from services.router.server import RouterServicer
+from tests.router.recorders import ListRecorder
 from tollgate.config import Route
-from tollgate.demo import REPLY_PREFIX
-from tollgate.mock_anthropic import MockAnthropic
-from tollgate.v1 import common_pb2, metering_pb2, router_pb2
+from tollgate.v1 import common_pb2, router_pb2
+from tollgate_mocks.anthropic_upstream import MockAnthropic
 
 from .anthropic_helpers import (
     HELLO,
@@ -203,14 +204,6 @@ def test_closing_the_stream_early_closes_the_upstream(mocks: Callable[..., MockA
 
     run(first_two())
     assert mock.state.streams.finished == 0
-
-
-class ListRecorder:
-    def __init__(self) -> None:
-        self.records: list[metering_pb2.UsageRecord] = []
-
-    def put(self, record: metering_pb2.UsageRecord) -> None:
-        self.records.append(record)
 
 
 @pytest.mark.parametrize("include_usage", [False, True])

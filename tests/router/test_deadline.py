@@ -19,14 +19,16 @@ import yaml
 
 from services.router.providers import AnthropicProvider, GeminiProvider, OpenAIProvider
 from services.router.providers.base import Provider
+from services.router.providers.demo import model as demo
 from services.router.server import RouterServicer
-from tollgate import demo, tokens
+from tests.router.recorders import ListRecorder
+from tollgate import tokens
 from tollgate.config import ConfigError, ProviderConfig, Route, load_settings
-from tollgate.mock_anthropic import MockAnthropic
-from tollgate.mock_gemini import MockGemini
-from tollgate.mockupstream import MockUpstream
 from tollgate.tokens import count_text
 from tollgate.v1 import common_pb2, metering_pb2, router_pb2
+from tollgate_mocks.anthropic_upstream import MockAnthropic
+from tollgate_mocks.gemini_upstream import MockGemini
+from tollgate_mocks.openai_upstream import MockUpstream
 
 from .harness import (
     FakeMetering,
@@ -61,14 +63,6 @@ KINDS: dict[str, tuple[Callable[..., MockUpstream], Callable[..., Provider], str
 def vocabularies_loaded() -> None:
     """Loading a tokenizer takes about a second: not inside a half-second deadline."""
     tokens.preload()
-
-
-class ListRecorder:
-    def __init__(self) -> None:
-        self.records: list[metering_pb2.UsageRecord] = []
-
-    def put(self, record: metering_pb2.UsageRecord) -> None:
-        self.records.append(record)
 
 
 @pytest.fixture(params=list(KINDS))

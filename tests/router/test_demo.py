@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from tollgate import demo
+from services.router.providers.demo import model as demo
 from tollgate.tokens import count_chat_prompt, count_text
 
 MESSAGES = [
@@ -110,11 +111,14 @@ def test_required_tool_choice_calls_the_first_function() -> None:
     assert choice["message"]["content"] is None
     (call,) = choice["message"]["tool_calls"]
     assert call["type"] == "function" and call["id"].startswith("call_")
-    assert call["function"] == {"name": "get_weather", "arguments": "{}"}
+    assert call["function"]["name"] == "get_weather"
+    arguments = call["function"]["arguments"]
+    assert list(json.loads(arguments)) == ["city"]  # the parameters' one property
+    assert isinstance(json.loads(arguments)["city"], str)
     usage = response["usage"]
     assert usage["prompt_tokens"] == count_chat_prompt(MESSAGES, "demo", TOOLS)
     assert usage["completion_tokens"] == count_text("get_weather", "demo") + count_text(
-        "{}", "demo"
+        arguments, "demo"
     )
 
 

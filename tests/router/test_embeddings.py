@@ -19,12 +19,14 @@ from hypothesis import strategies as st
 from services.router.embeddings import embed
 from services.router.providers import build_provider
 from services.router.providers.base import EmbedCall, Provider, UpstreamError
+from services.router.providers.demo import vectors
 from services.router.providers.gemini_embed import embed_request, embed_response
+from tests.router.recorders import ListRecorder
 from tollgate import embeddings
 from tollgate.config import ProviderConfig, Route
-from tollgate.mock_gemini import MockGemini
-from tollgate.mockupstream import MockUpstream
 from tollgate.v1 import common_pb2, metering_pb2, router_pb2
+from tollgate_mocks.gemini_upstream import MockGemini
+from tollgate_mocks.openai_upstream import MockUpstream
 
 from .harness import UPSTREAM_KEY, FakeMetering, make_settings, run, running_router
 
@@ -35,14 +37,6 @@ OK = metering_pb2.CALL_STATUS_OK
 FAILED = metering_pb2.CALL_STATUS_FAILED
 PROVIDER = common_pb2.USAGE_SOURCE_PROVIDER
 ESTIMATED = common_pb2.USAGE_SOURCE_ESTIMATED
-
-
-class ListRecorder:
-    def __init__(self) -> None:
-        self.records: list[metering_pb2.UsageRecord] = []
-
-    def put(self, record: metering_pb2.UsageRecord) -> None:
-        self.records.append(record)
 
 
 @pytest.fixture
@@ -79,7 +73,7 @@ def _embed(
     async def go() -> router_pb2.EmbedResponse:
         try:
             routes = {"alias": Route("alias", served_model, provider.name)}
-            return await embed(request, routes, {provider.name: provider}, recorder.put, None)
+            return await embed(request, routes, {provider.name: provider}, recorder, None)
         finally:
             await provider.aclose()
 
@@ -102,14 +96,14 @@ def _vectors(answer: router_pb2.EmbedResponse) -> list[list[float]]:
 
 @given(st.text(min_size=1), st.integers(min_value=1, max_value=64))
 def test_demo_vectors_are_deterministic_float32_unit_vectors(text: str, dimensions: int) -> None:
-    vector = embeddings.demo_vector(text, dimensions)
+    vector = vectors.vector(text, dimensions)
     assert len(vector) == dimensions
-    assert vector == embeddings.demo_vector(text, dimensions)
+    assert vector == vectors.vector(text, dimensions)
     assert math.isclose(math.sqrt(sum(x * x for x in vector)), 1.0, rel_tol=1e-5)
     # Exact in float32, so base64 (float32) and JSON floats carry the same numbers.
     assert embeddings.decode_base64(embeddings.encode_base64(vector)) == vector
     if dimensions > 1:  # a one-dimensional unit vector is +1 or -1
-        assert vector != embeddings.demo_vector(text + "!", dimensions)
+        assert vector != vectors.vector(text + "!", dimensions)
 
 
 def test_base64_is_little_endian_float32() -> None:
@@ -231,7 +225,7 @@ def test_gemini_embeds_in_base64_and_is_billed(
         provider, GEMINI_MODEL, {"input": TEXTS, "encoding_format": "base64", "dimensions": 8}
     )
     assert answer.WhichOneof("result") == "body"
-    assert _vectors(answer) == [embeddings.demo_vector(t, 8) for t in TEXTS]
+    assert _vectors(answer) == [vectors.vector(t, 8) for t in TEXTS]
     (sent,) = mock.state.requests
     assert sent == embed_request({"input": TEXTS, "dimensions": 8}, GEMINI_MODEL)
     tokens = embeddings.count_tokens(TEXTS, GEMINI_MODEL)
@@ -250,7 +244,7 @@ def test_openai_compatible_upstream_gets_the_body_as_sent(
     provider = build_provider(_config("openai", upstream.base_url))
     body = {"input": TEXTS, "encoding_format": "base64", "user": "u1", "x_vendor": {"a": 1}}
     answer, records = _embed(provider, OPENAI_MODEL, body)
-    assert _vectors(answer) == [embeddings.demo_vector(t) for t in TEXTS]
+    assert _vectors(answer) == [vectors.vector(t) for t in TEXTS]
     assert upstream.state.requests == [{**body, "model": OPENAI_MODEL}]
     reported = json.loads(answer.body)["usage"]["prompt_tokens"]
     assert reported == embeddings.count_tokens(TEXTS, OPENAI_MODEL)
@@ -265,7 +259,7 @@ def test_openai_compatible_upstream_without_usage_is_estimated(
     upstream = upstreams(api_key=UPSTREAM_KEY, omit_usage=True)
     provider = build_provider(_config("openai", upstream.base_url))
     answer, records = _embed(provider, OPENAI_MODEL, {"input": [[1, 2, 3], [4, 5]]})
-    assert _vectors(answer) == [embeddings.demo_vector([1, 2, 3]), embeddings.demo_vector([4, 5])]
+    assert _vectors(answer) == [vectors.vector([1, 2, 3]), vectors.vector([4, 5])]
     (record,) = records
     assert (record.status, record.usage_source) == (OK, ESTIMATED)
     assert record.usage == common_pb2.Usage(prompt_tokens=5)  # token ids are counted as given
@@ -275,7 +269,7 @@ def test_demo_provider_embeds_every_input_form() -> None:
     for value, inputs in (("hi there", ["hi there"]), ([7, 8, 9], [[7, 8, 9]])):
         provider = build_provider(_config("demo", models=("demo",)))
         answer, records = _embed(provider, "demo", {"input": value, "dimensions": 5})
-        assert _vectors(answer) == [embeddings.demo_vector(i, 5) for i in inputs]
+        assert _vectors(answer) == [vectors.vector(i, 5) for i in inputs]
         (record,) = records
         assert record.usage == common_pb2.Usage(
             prompt_tokens=embeddings.count_tokens(inputs, "demo")
@@ -322,9 +316,7 @@ def test_google_genai_sdk_reads_the_mock(gemini: Callable[..., MockGemini]) -> N
         contents=TEXTS,
         config=types.EmbedContentConfig(output_dimensionality=6),
     )
-    assert [e.values for e in result.embeddings or []] == [
-        embeddings.demo_vector(t, 6) for t in TEXTS
-    ]
+    assert [e.values for e in result.embeddings or []] == [vectors.vector(t, 6) for t in TEXTS]
     (sent,) = mock.state.requests
     assert sent["requests"][0]["model"] == f"models/{GEMINI_MODEL}"
 
@@ -345,7 +337,7 @@ def test_embed_over_grpc(tmp_path: Path, metering: FakeMetering) -> None:
             return answer, await metering.one("req-grpc")
 
     answer, record = run(go())
-    assert _vectors(answer) == [embeddings.demo_vector(t) for t in TEXTS]
+    assert _vectors(answer) == [vectors.vector(t) for t in TEXTS]
     assert record.usage.prompt_tokens == embeddings.count_tokens(TEXTS, "demo-embedding") > 0
     assert (record.status, record.provider) == (OK, "demo")
 
@@ -356,7 +348,7 @@ def test_mock_gemini_embed_content_and_its_errors(gemini: Callable[..., MockGemi
     headers = {"x-goog-api-key": UPSTREAM_KEY}
     one = {"content": {"parts": [{"text": "hi"}]}, "outputDimensionality": 4}
     reply = httpx.post(f"{url}:embedContent", json=one, headers=headers, timeout=5)
-    assert reply.json() == {"embedding": {"values": embeddings.demo_vector("hi", 4)}}
+    assert reply.json() == {"embedding": {"values": vectors.vector("hi", 4)}}
     other_model = {"requests": [{**one, "model": "models/other"}]}
     reply = httpx.post(f"{url}:batchEmbedContents", json=other_model, headers=headers, timeout=5)
     assert reply.status_code == 400

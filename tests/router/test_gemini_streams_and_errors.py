@@ -23,7 +23,7 @@ from .gemini_helpers import (
     provider_config,
     stream_chunks,
 )
-from .harness import free_port, run
+from .harness import free_port, run, scripted_client
 
 
 def _sse(*events: dict[str, Any]) -> bytes:
@@ -37,7 +37,7 @@ def _fake(status: int, content: bytes) -> tuple[GeminiProvider, list[httpx.Reque
         sent.append(request)
         return httpx.Response(status, content=content)
 
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    client = scripted_client(handler)
     return GeminiProvider(provider_config("https://gm.test/v1beta"), client=client), sent
 
 
@@ -169,7 +169,8 @@ def test_unreachable_and_slow_upstreams(stream: bool) -> None:
     def slow(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("slow", request=request)
 
-    client = httpx.AsyncClient(transport=httpx.MockTransport(slow))
-    provider = GeminiProvider(provider_config("https://gm.test/v1beta"), client=client)
+    provider = GeminiProvider(
+        provider_config("https://gm.test/v1beta"), client=scripted_client(slow)
+    )
     error = run(_error_of(provider, hi(), stream))
     assert (error.http_status, error.code) == (504, "upstream_timeout")

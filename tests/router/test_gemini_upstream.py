@@ -12,12 +12,13 @@ from google import genai
 from google.genai import types
 
 from services.router.providers.base import StreamChunk
+from services.router.providers.demo import model as demo
 from services.router.providers.gemini import GeminiProvider
 from services.router.server import RouterServicer
-from tollgate import demo
+from tests.router.recorders import ListRecorder
 from tollgate.config import Route
-from tollgate.mock_gemini import MockGemini
 from tollgate.v1 import common_pb2, metering_pb2, router_pb2
+from tollgate_mocks.gemini_upstream import MockGemini
 
 from .gemini_helpers import KEY, MODEL, WEATHER_TOOL, chat_call, hi, provider_config, stream_chunks
 from .harness import Events, collect, eventually, run
@@ -162,10 +163,10 @@ def test_provider_tools(gemini: Callable[..., MockGemini]) -> None:
     completion, chunks = run(go())
     choice = completion.data["choices"][0]
     assert choice["finish_reason"] == "tool_calls"
-    assert choice["message"]["tool_calls"][0]["function"] == {
-        "name": "get_weather",
-        "arguments": "{}",
-    }
+    function = choice["message"]["tool_calls"][0]["function"]
+    assert function["name"] == "get_weather"
+    # The demo model fills the forced call's arguments from the parameters' schema.
+    assert list(json.loads(function["arguments"])) == ["city"]
     assert mock.app.state.requests[0]["toolConfig"] == {
         "functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}
     }
@@ -190,14 +191,6 @@ def test_closing_the_stream_closes_the_upstream(gemini: Callable[..., MockGemini
 
     run(go())
     assert mock.state.streams.finished == 0
-
-
-class ListRecorder:
-    def __init__(self) -> None:
-        self.records: list[metering_pb2.UsageRecord] = []
-
-    def put(self, record: metering_pb2.UsageRecord) -> None:
-        self.records.append(record)
 
 
 @pytest.mark.parametrize("stream", [False, True])

@@ -16,13 +16,14 @@ import pytest
 
 from services.router.providers import AnthropicProvider, GeminiProvider, OpenAIProvider
 from services.router.providers.base import Provider
+from services.router.providers.demo import model as demo
 from services.router.server import RouterServicer
-from tollgate import demo
+from tests.router.recorders import ListRecorder
 from tollgate.cli.main import build_parser, main
 from tollgate.cli.mock_upstream import build_app
 from tollgate.config import ProviderConfig, Route
-from tollgate.mockupstream import MockUpstream
 from tollgate.v1 import common_pb2, metering_pb2, router_pb2
+from tollgate_mocks.openai_upstream import MockUpstream
 
 from .harness import collect, free_port, run
 
@@ -36,14 +37,6 @@ MESSAGES = [{"role": "user", "content": "word " * 20}]
 OK = metering_pb2.CALL_STATUS_OK
 FAILED = metering_pb2.CALL_STATUS_FAILED
 PARTIAL = metering_pb2.CALL_STATUS_PARTIAL
-
-
-class ListRecorder:
-    def __init__(self) -> None:
-        self.records: list[metering_pb2.UsageRecord] = []
-
-    def put(self, record: metering_pb2.UsageRecord) -> None:
-        self.records.append(record)
 
 
 def _through_router(

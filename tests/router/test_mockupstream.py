@@ -8,9 +8,9 @@ from typing import Any
 import openai
 import pytest
 
-from tollgate import demo
-from tollgate.mockupstream import MockUpstream
+from services.router.providers.demo import model as demo
 from tollgate.tokens import count_chat_prompt, count_text
+from tollgate_mocks.openai_upstream import MockUpstream
 
 MESSAGES: Any = [{"role": "user", "content": "Tell me about toll gates."}]
 KEY = "sk-mock-key"

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import grpc
 
+from services.router.providers.demo import model as demo
 from services.router.recorder import UsageRecorder, spool_name
-from tollgate import demo
-from tollgate.mockupstream import MockUpstream
 from tollgate.tokens import count_chat_prompt, count_text
 from tollgate.v1 import common_pb2, metering_pb2
+from tollgate_mocks.openai_upstream import MockUpstream
 
 from .harness import (
     FakeMetering,
@@ -52,6 +52,8 @@ def test_client_cancel_mid_stream_closes_upstream_and_records_partial(
             call = router.stub.ChatCompletion(request)
             seen = []
             async for event in call:
+                if event.WhichOneof("event") != "chunk":
+                    continue  # the Served event before the first chunk
                 seen.append(json.loads(event.chunk))
                 if len(seen) == 4:
                     call.cancel()

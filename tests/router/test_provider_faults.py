@@ -1,7 +1,7 @@
 """Anthropic and Gemini upstreams that fail, through the router: each call still ends
 in exactly one usage record, with the right status, source and counts.
 
-The mocks fail the way a provider does (`tollgate.mock_faults`): an HTTP error in the
+The mocks fail the way a provider does (`tollgate_mocks.faults`): an HTTP error in the
 provider's own format, a hang, a stream cut mid-way, no usage block.
 """
 
@@ -17,17 +17,18 @@ import pytest
 
 from services.router.providers.anthropic import AnthropicProvider
 from services.router.providers.base import Provider
+from services.router.providers.demo import model as demo
 from services.router.providers.gemini import GeminiProvider
 from services.router.server import RouterServicer
-from tollgate import demo
+from tests.router.recorders import ListRecorder
 from tollgate.config import ProviderConfig, Route
-from tollgate.mock_anthropic import MockAnthropic
-from tollgate.mock_gemini import MockGemini
-from tollgate.mockupstream import MockUpstream
 from tollgate.tokens import count_text
 from tollgate.v1 import common_pb2, metering_pb2, router_pb2
+from tollgate_mocks.anthropic_upstream import MockAnthropic
+from tollgate_mocks.gemini_upstream import MockGemini
+from tollgate_mocks.openai_upstream import MockUpstream
 
-from .harness import Events, collect, run
+from .harness import Events, collect, run, scripted_client
 
 KEY = "sk-faults-key-0000"
 LONG = "word " * 30  # the demo model echoes it: a reply of about 35 tokens
@@ -52,14 +53,6 @@ KINDS = [
     Kind("anthropic", "claude-test", MockAnthropic, AnthropicProvider, 3),
     Kind("gemini", "gemini-test", MockGemini, GeminiProvider, 0),
 ]
-
-
-class ListRecorder:
-    def __init__(self) -> None:
-        self.records: list[metering_pb2.UsageRecord] = []
-
-    def put(self, record: metering_pb2.UsageRecord) -> None:
-        self.records.append(record)
 
 
 @dataclass
@@ -277,11 +270,11 @@ def test_a_stream_ended_before_the_final_event_is_not_billed_as_complete(
     kind: Kind, body: bytes
 ) -> None:
     """The partial usage of the early events (input only) is no bill: it is estimated."""
-    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
     config = ProviderConfig("up", kind.name, (kind.model,), "http://upstream/v1", KEY, 5.0)
 
     async def go() -> Outcome:
-        provider = kind.provider(config, client=httpx.AsyncClient(transport=transport))
+        client = scripted_client(lambda request: httpx.Response(200, content=body))
+        provider = kind.provider(config, client=client)
         recorder = ListRecorder()
         routes = {"m": Route("m", kind.model, "up")}
         servicer = RouterServicer(routes, {"up": provider}, recorder)

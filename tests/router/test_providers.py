@@ -19,11 +19,12 @@ from services.router.providers.base import (
 )
 from services.router.providers.openai import OpenAIProvider
 from services.router.server import RouterServicer
+from tests.router.recorders import ListRecorder
 from tollgate.config import ProviderConfig, Route
-from tollgate.mockupstream import MockUpstream
 from tollgate.v1 import common_pb2, metering_pb2, router_pb2
+from tollgate_mocks.openai_upstream import MockUpstream
 
-from .harness import collect, free_port, run
+from .harness import collect, free_port, run, scripted_client
 
 CALL = ChatCall(
     "req-1", "served", {"model": "alias", "messages": [{"role": "user", "content": "hi"}]}
@@ -70,8 +71,7 @@ def _sse_provider(body: bytes, status: int = 200) -> tuple[OpenAIProvider, list[
         sent.append(request.content)
         return httpx.Response(status, content=body, headers={"content-type": "text/event-stream"})
 
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return OpenAIProvider(_config("http://upstream/v1"), client=client), sent
+    return OpenAIProvider(_config("http://upstream/v1"), client=scripted_client(handler)), sent
 
 
 async def _chunks(provider: OpenAIProvider) -> list[StreamChunk]:
@@ -150,14 +150,6 @@ class ScriptedProvider:
 
     async def aclose(self) -> None:
         return None
-
-
-class ListRecorder:
-    def __init__(self) -> None:
-        self.records: list[metering_pb2.UsageRecord] = []
-
-    def put(self, record: metering_pb2.UsageRecord) -> None:
-        self.records.append(record)
 
 
 def _serve(provider: ScriptedProvider, stream: bool) -> tuple[Any, ListRecorder]:

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from tollgate import demo
-from tollgate.mockupstream import MockUpstream
+from services.router.providers.demo import model as demo
 from tollgate.tokens import count_chat_prompt, count_text
 from tollgate.v1 import common_pb2, metering_pb2, router_pb2
+from tollgate_mocks.openai_upstream import MockUpstream
 
 from .harness import (
     UPSTREAM_KEY,

@@ -1,49 +1,52 @@
-"""`tollgate budget ...`: budgets on projects and keys."""
+"""`tollgate budget ...`: budgets on projects and keys, over Budget's admin RPCs."""
 
 from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
+from typing import Any
 
-from services.budget.periods import PERIODS, zone_of
-from tollgate import budgets
-from tollgate.cli.common import add_command, engine_for
+from tollgate.cli import rpc
+from tollgate.cli.common import add_command
 from tollgate.config import Settings
+from tollgate.protodict import as_dict
+from tollgate.v1 import budget_pb2
+
+PERIODS = ("daily", "monthly", "total")
 
 
-def _owner(info: budgets.BudgetInfo) -> str:
-    if info.key_id is None:
-        return info.project
-    return f"{info.project}/{info.key_name or info.key_id}"
+def _owner(info: dict[str, Any]) -> str:
+    if info["key_id"] is None:
+        return str(info["project"])
+    return f"{info['project']}/{info['key_name'] or info['key_id']}"
 
 
 def cmd_set(settings: Settings, args: argparse.Namespace) -> int:
-    info = budgets.set_budget(
-        engine_for(settings),
-        args.project,
+    wanted = budget_pb2.SetBudgetRequest(
+        project=args.project,
+        key_id=args.key,
         period=args.period,
         amount=args.amount,
-        key_id=args.key,
         hard=not args.soft,
         alert_at=args.alert_at,
-        zone=zone_of(settings.budget_timezone),
     )
-    kind = "hard" if info.hard else "soft"
+    with rpc.budget(settings) as budget:
+        info = as_dict(budget.SetBudget(wanted))
+    kind = "hard" if info["hard"] else "soft"
     print(
-        f"{_owner(info)}: {info.period} {kind} budget {info.currency} {info.amount}, "
-        f"alerts at {','.join(map(str, info.alert_at))}%; "
-        f"{info.currency} {info.spent} spent in {info.period_key}"
+        f"{_owner(info)}: {info['period']} {kind} budget {info['currency']} {info['amount']}, "
+        f"alerts at {','.join(map(str, info['alert_at']))}%; "
+        f"{info['currency']} {info['spent']} spent in {info['period_key']}"
     )
     return 0
 
 
 def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
-    shown = budgets.list_budgets(
-        engine_for(settings), args.project, zone=zone_of(settings.budget_timezone)
-    )
+    with rpc.budget(settings) as budget:
+        listed = budget.ListBudgets(budget_pb2.ListBudgetsRequest(project=args.project))
+    shown = [as_dict(b) for b in listed.budgets]
     if args.json:
-        print(json.dumps([asdict(b) for b in shown]))
+        print(json.dumps(shown))
         return 0
     print(
         f"{'OWNER':<32} {'PERIOD':<8} {'KIND':<5} {'CUR':<4} {'LIMIT':>14} {'SPENT':>14} "
@@ -51,20 +54,22 @@ def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
     )
     for b in shown:
         print(
-            f"{_owner(b):<32} {b.period:<8} {'hard' if b.hard else 'soft':<5} {b.currency:<4} "
-            f"{b.amount:>14} {b.spent:>14} {b.reserved:>12} {b.remaining:>14}  "
-            f"{','.join(map(str, b.alert_at)):<12} {b.resets}"
+            f"{_owner(b):<32} {b['period']:<8} {'hard' if b['hard'] else 'soft':<5} "
+            f"{b['currency']:<4} {b['amount']:>14} {b['spent']:>14} {b['reserved']:>12} "
+            f"{b['remaining']:>14}  {','.join(map(str, b['alert_at'])):<12} {b['resets']}"
         )
     return 0
 
 
 def cmd_delete(settings: Settings, args: argparse.Namespace) -> int:
-    deleted = budgets.delete_budget(
-        engine_for(settings), args.project, period=args.period, key_id=args.key
+    wanted = budget_pb2.DeleteBudgetRequest(
+        project=args.project, key_id=args.key, period=args.period
     )
+    with rpc.budget(settings) as budget:
+        deleted = budget.DeleteBudget(wanted).deleted
     owner = f"key {args.key}" if args.key else f"project {args.project}"
     if not deleted:
-        raise budgets.BudgetError(f"{owner} has no {args.period} budget")
+        raise ValueError(f"{owner} has no {args.period} budget")
     print(f"deleted the {args.period} budget of {owner}")
     return 0
 

@@ -1,27 +1,29 @@
-"""What every command module shares: the database and the way a command is declared."""
+"""What every command module shares: the database and the way a command is declared.
+
+Nothing here imports SQLAlchemy, gRPC or a service at import time: `tollgate --help`
+and a command that needs none of them must start quickly."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING
 
 from tollgate.config import Settings
-from tollgate.db import make_engine, upgrade
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 Command = Callable[[Settings, argparse.Namespace], int]
 
 
 def engine_for(settings: Settings) -> Engine:
-    """The database, brought up to the current schema and default prices first (a
-    no-op when it is there already)."""
-    from services.budget.prices import seed_prices
+    """The database, brought up to the current schema first (a no-op when it is there
+    already). Default prices are Budget's to seed: it does so as it starts."""
+    from tollgate.db import make_engine, upgrade
 
     upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
-    seed_prices(engine, settings)
-    return engine
+    return make_engine(settings.database_url)
 
 
 def add_command(

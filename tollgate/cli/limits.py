@@ -1,23 +1,20 @@
-"""`tollgate limit ...`: rate limits on projects and keys."""
+"""`tollgate limit ...`: rate limits on projects and keys, over Budget's admin RPCs."""
 
 from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
+from typing import Any
 
-from services.gateway.ratelimit.store import (
-    LimitError,
-    LimitInfo,
-    clear_limits,
-    list_limits,
-    parse_limit,
-    set_limits,
-)
-from tollgate.cli.common import add_command, engine_for
+from google.protobuf import struct_pb2
+
+from tollgate.cli import rpc
+from tollgate.cli.common import add_command
 from tollgate.config import Settings
+from tollgate.protodict import as_dict
+from tollgate.v1 import budget_pb2
 
-# CLI option -> column.
+# CLI option -> limit.
 OPTIONS = {"rpm": "rpm", "tpm": "tpm", "concurrency": "max_concurrent"}
 
 
@@ -25,49 +22,66 @@ def _shown(value: int | None) -> str:
     return "-" if value is None else str(value)
 
 
-def _describe(info: LimitInfo) -> str:
+def _describe(info: dict[str, Any]) -> str:
     return (
-        f"{info.owner}: {_shown(info.rpm)} requests/min, {_shown(info.tpm)} tokens/min, "
-        f"{_shown(info.max_concurrent)} concurrent"
+        f"{info['owner']}: {_shown(info['rpm'])} requests/min, {_shown(info['tpm'])} "
+        f"tokens/min, {_shown(info['max_concurrent'])} concurrent"
     )
+
+
+def _with_option(message: str) -> str:
+    """Budget's message with the limit named as the option given ("--concurrency")."""
+    for option, limit in OPTIONS.items():
+        if message.startswith(f"{limit} "):
+            return f"--{option}{message[len(limit) :]}"
+    return message
 
 
 def cmd_set(settings: Settings, args: argparse.Namespace) -> int:
     given = {
-        column: getattr(args, option)
-        for option, column in OPTIONS.items()
+        limit: struct_pb2.Value(string_value=getattr(args, option))
+        for option, limit in OPTIONS.items()
         if getattr(args, option) is not None
     }
     if not given:
-        raise LimitError("name at least one limit: --rpm, --tpm or --concurrency")
-    for option, column in OPTIONS.items():
-        if column in given:
-            parse_limit(f"--{option}", given[column])  # name the option in the message
-    info = set_limits(engine_for(settings), args.project, key_id=args.key, **given)
+        raise ValueError("name at least one limit: --rpm, --tpm or --concurrency")
+    wanted = budget_pb2.SetLimitsRequest(project=args.project, key_id=args.key, limits=given)
+    try:
+        with rpc.budget(settings) as budget:
+            reply = budget.SetLimits(wanted)
+    except ValueError as exc:
+        raise ValueError(_with_option(str(exc))) from None
     owner = f"{args.project}/{args.key}" if args.key else args.project
-    print(_describe(info) if info else f"{owner}: no rate limits")
+    print(
+        _describe(as_dict(reply.limits)) if reply.HasField("limits") else f"{owner}: no rate limits"
+    )
     print("gateways apply the change within a few seconds")
     return 0
 
 
 def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
-    shown = list_limits(engine_for(settings), args.project)
+    with rpc.budget(settings) as budget:
+        listed = budget.ListLimits(budget_pb2.ListLimitsRequest(project=args.project))
+    shown = [as_dict(info) for info in listed.limits]
     if args.json:
-        print(json.dumps([{**asdict(info), "owner": info.owner} for info in shown]))
+        print(json.dumps(shown))
         return 0
     print(f"{'OWNER':<48} {'RPM':>10} {'TPM':>12} {'CONCURRENT':>10}  UPDATED")
     for info in shown:
         print(
-            f"{info.owner:<48} {_shown(info.rpm):>10} {_shown(info.tpm):>12} "
-            f"{_shown(info.max_concurrent):>10}  {info.updated_at[:19]}"
+            f"{info['owner']:<48} {_shown(info['rpm']):>10} {_shown(info['tpm']):>12} "
+            f"{_shown(info['max_concurrent']):>10}  {info['updated_at'][:19]}"
         )
     return 0
 
 
 def cmd_clear(settings: Settings, args: argparse.Namespace) -> int:
     owner = f"key {args.key}" if args.key else f"project {args.project}"
-    if not clear_limits(engine_for(settings), args.project, key_id=args.key):
-        raise LimitError(f"{owner} has no rate limits")
+    wanted = budget_pb2.ClearLimitsRequest(project=args.project, key_id=args.key)
+    with rpc.budget(settings) as budget:
+        cleared = budget.ClearLimits(wanted).cleared
+    if not cleared:
+        raise ValueError(f"{owner} has no rate limits")
     print(f"cleared the rate limits of {owner}")
     return 0
 

@@ -65,21 +65,21 @@ def build_app(args: argparse.Namespace) -> Starlette:
         "break_after_chunks": args.break_after_chunks,
     }
     if args.format == "anthropic":
-        from tollgate import mock_anthropic
+        from tollgate_mocks import anthropic_upstream
 
-        return mock_anthropic.create_app(**options)
+        return anthropic_upstream.create_app(**options)
     if args.format == "gemini":
-        from tollgate import mock_gemini
+        from tollgate_mocks import gemini_upstream
 
-        return mock_gemini.create_app(**options)
-    from tollgate import mockupstream
+        return gemini_upstream.create_app(**options)
+    from tollgate_mocks import openai_upstream
 
-    return mockupstream.create_app(**options)
+    return openai_upstream.create_app(**options)
 
 
 def run(args: argparse.Namespace) -> int:
     """Needs no settings: it is a stand-in upstream, not part of the suite."""
-    from tollgate import mockupstream
+    from tollgate_mocks import openai_upstream
 
     app = build_app(args)
     base_url = f"http://{args.host}:{args.port}{BASE_PATHS[args.format]}"
@@ -89,5 +89,5 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    mockupstream.serve(app, args.host, args.port)
+    openai_upstream.serve(app, args.host, args.port)
     return 0

@@ -1,5 +1,6 @@
 """`tollgate price ...`: the price catalogue (set, list, import from LiteLLM's map), and
-`tollgate project multiplier`, a project's markup or discount on every price."""
+`tollgate project multiplier`, a project's markup or discount on every price; over
+Budget's admin RPCs."""
 
 from __future__ import annotations
 
@@ -8,101 +9,157 @@ import json
 import sys
 from pathlib import Path
 
-from tollgate import admin
-from tollgate.cli.common import add_command, engine_for
+from tollgate.cli import rpc
+from tollgate.cli.common import add_command
 from tollgate.config import Settings
-from tollgate.db import utcnow
+from tollgate.protodict import as_dict
+from tollgate.v1 import budget_pb2
+
+# The providers `price import` reads by default (Budget's price_import.DEFAULT_PROVIDERS).
+DEFAULT_PROVIDERS = ("openai", "anthropic", "gemini")
 
 
 def cmd_price_set(settings: Settings, args: argparse.Namespace) -> int:
-    from services.budget.prices import PriceInput, describe, set_price
-
-    with engine_for(settings).begin() as conn:
-        price = set_price(
-            conn,
-            PriceInput(
-                model=args.model,
-                input=args.input,
-                output=args.output,
-                cached_input=args.cached_input,
-                currency=args.currency,
-                max_output_tokens=args.max_output_tokens,
-                cache_write_input=args.cache_write_input,
-            ),
-        )
-    shown = describe(price)
+    wanted = budget_pb2.SetPriceRequest(
+        model=args.model,
+        input=args.input,
+        output=args.output,
+        cached_input=args.cached_input,
+        currency=args.currency,
+        max_output_tokens=args.max_output_tokens,
+        cache_write_input=args.cache_write_input,
+        batch_input=args.batch_input,
+        batch_output=args.batch_output,
+        batch_cached_input=args.batch_cached_input,
+    )
+    with rpc.budget(settings) as budget:
+        shown = budget.SetPrice(wanted)
     print(
-        f"{shown['model']}: input {shown['input']}, output {shown['output']}, cached input "
-        f"{shown['cached_input']}, cache write {shown['cache_write_input']} "
-        f"{shown['currency']} per million tokens, from now on"
+        f"{shown.model}: input {shown.input}, output {shown.output}, cached input "
+        f"{shown.cached_input}, cache write {shown.cache_write_input}; {_batch(shown)} "
+        f"{shown.currency} per million tokens, from now on"
     )
     return 0
 
 
-def cmd_price_list(settings: Settings, args: argparse.Namespace) -> int:
-    from services.budget.prices import current_prices, describe
+def _batch(price: budget_pb2.PriceVersion) -> str:
+    """The batch price in force, and whether it is the default rule's."""
+    rule = " (default)" if price.batch_default else ""
+    return (
+        f"batch{rule} input {price.batch_input}, output {price.batch_output}, cached "
+        f"{price.batch_cached_input}"
+    )
 
-    with engine_for(settings).connect() as conn:
-        prices = [describe(p) for p in current_prices(conn)]
+
+def cmd_price_list(settings: Settings, args: argparse.Namespace) -> int:
+    with rpc.budget(settings) as budget:
+        listed = budget.ListPrices(budget_pb2.ListPricesRequest())
+    prices = [as_dict(p) for p in listed.prices]
     if args.json:
         print(json.dumps(prices))
         return 0
     print(
         f"{'MODEL':<28} {'CUR':<4} {'INPUT':>10} {'OUTPUT':>10} {'CACHED':>10} "
-        f"{'CACHE WRITE':>11}  (per 1M tokens)"
+        f"{'CACHE WRITE':>11} {'BATCH IN':>10} {'BATCH OUT':>10}  (per 1M tokens; "
+        "* batch: the default rule)"
     )
     for p in prices:
+        rule = "*" if p.get("batch_default") else ""
         print(
             f"{p['model']:<28} {p['currency']:<4} {p['input']:>10} {p['output']:>10} "
-            f"{p['cached_input']:>10} {p['cache_write_input']:>11}"
+            f"{p['cached_input']:>10} {p['cache_write_input']:>11} "
+            f"{p.get('batch_input', ''):>10} {p.get('batch_output', ''):>10}{rule}"
         )
     return 0
 
 
-def cmd_price_import(settings: Settings, args: argparse.Namespace) -> int:
-    from services.budget import price_import
-    from services.budget.prices import describe
+def _read(path: Path | None) -> bytes:
+    """The map's bytes (Budget parses them); empty: Budget's shipped copy."""
+    if path is None:
+        return b""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from None
 
+
+# The per-million-token prices of a PriceVersion, as `describe_change` names them.
+PRICE_FIELDS = (
+    ("input", "input"),
+    ("output", "output"),
+    ("cached", "cached_input"),
+    ("cache write", "cache_write_input"),
+    ("batch input", "batch_input"),
+    ("batch output", "batch_output"),
+    ("batch cached", "batch_cached_input"),
+)
+
+
+def describe_change(change: budget_pb2.PriceChange) -> str:
+    """One line for an imported model: a new one's whole price, a changed one's fields
+    that change, each old -> new."""
+    after = change.after
+    if not change.HasField("before"):
+        return (
+            f"{after.model}: input {after.input}, output {after.output}, cached "
+            f"{after.cached_input}, cache write {after.cache_write_input} "
+            f"{after.currency} per million tokens (new)"
+        )
+    before = change.before
+    # A batch price that follows the default rule on both sides moves with the price.
+    fields = PRICE_FIELDS[:4] if before.batch_default and after.batch_default else PRICE_FIELDS
+    prices = [
+        f"{label} {getattr(before, field)} -> {getattr(after, field)}"
+        for label, field in fields
+        if getattr(before, field) != getattr(after, field)
+    ]
+    parts = []
+    if prices:
+        parts.append(f"{', '.join(prices)} {after.currency} per million tokens")
+    if before.currency != after.currency:
+        parts.append(f"currency {before.currency} -> {after.currency}")
+    if before.max_output_tokens != after.max_output_tokens:
+        parts.append(f"max output tokens {before.max_output_tokens} -> {after.max_output_tokens}")
+    return f"{after.model}: {'; '.join(parts) or 'no field differs'} (changed)"
+
+
+def cmd_price_import(settings: Settings, args: argparse.Namespace) -> int:
     providers = [p.strip() for p in args.provider.split(",") if p.strip()]
     if not providers:
         raise ValueError("--provider: name at least one provider")
-    price_map = price_import.read_price_map(price_import.load(args.file), providers)
-    engine = engine_for(settings)
-    with engine.begin() as conn:  # one transaction: the whole import or nothing
-        changes = price_import.import_prices(conn, price_map, utcnow(), dry_run=args.dry_run)
-    unchanged = len(price_map.prices) - len(changes)
+    wanted = budget_pb2.ImportPricesRequest(
+        price_map=_read(args.file), providers=providers, dry_run=args.dry_run
+    )
+    with rpc.budget(settings) as budget:
+        done = budget.ImportPrices(wanted)
     if args.json:
         shown = {
             "dry_run": args.dry_run,
             "added": [
-                {**describe(c.after), "before": describe(c.before) if c.before else None}
-                for c in changes
+                {**as_dict(c.after), "before": as_dict(c.before) if c.HasField("before") else None}
+                for c in done.changes
             ],
-            "unchanged": unchanged,
-            "skipped": price_map.warnings,
+            "unchanged": done.unchanged,
+            "skipped": list(done.skipped),
         }
         print(json.dumps(shown))
         return 0
-    for warning in price_map.warnings:
+    for warning in done.skipped:
         print(f"tollgate: warning: {warning}", file=sys.stderr)
-    for change in changes:
-        after = describe(change.after)
-        was = "new" if change.before is None else "changed"
-        print(
-            f"{after['model']}: input {after['input']}, output {after['output']}, cached "
-            f"{after['cached_input']}, cache write {after['cache_write_input']} "
-            f"{after['currency']} per million tokens ({was})"
-        )
+    for change in done.changes:
+        print(describe_change(change))
     verb = "would add" if args.dry_run else "added"
     print(
-        f"{verb} {len(changes)} price versions effective now; {unchanged} models unchanged, "
-        f"{len(price_map.warnings)} entries skipped"
+        f"{verb} {len(done.changes)} price versions effective now; {done.unchanged} models "
+        f"unchanged, {len(done.skipped)} entries skipped"
     )
     return 0
 
 
 def cmd_project_multiplier(settings: Settings, args: argparse.Namespace) -> int:
-    project = admin.set_price_multiplier(engine_for(settings), args.name, args.multiplier)
+    wanted = budget_pb2.SetPriceMultiplierRequest(project=args.name, multiplier=args.multiplier)
+    with rpc.budget(settings) as budget:
+        project = budget.SetPriceMultiplier(wanted)
     print(f"{project.name}: prices x {project.price_multiplier} for calls settled from now on")
     return 0
 
@@ -118,8 +175,6 @@ def register_project_commands(project: argparse._SubParsersAction) -> None:  # t
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the `price` group to the `tollgate` parser."""
-    from services.budget.price_import import DEFAULT_PROVIDERS
-
     price = sub.add_parser("price", help="the price catalogue").add_subparsers(
         dest="sub", required=True
     )
@@ -129,7 +184,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--output", required=True)
     p.add_argument("--cached-input", help="cache reads (default: the input price)")
     p.add_argument("--cache-write-input", help="cache writes (default: the input price)")
-    p.add_argument("--currency", default="USD")
+    p.add_argument(
+        "--batch-input",
+        help="Batch API lines' input price, with --batch-output (default: the provider's "
+        "batch discount, half the price for OpenAI, Anthropic and Gemini models)",
+    )
+    p.add_argument("--batch-output", help="Batch API lines' output price")
+    p.add_argument(
+        "--batch-cached-input", help="Batch API lines' cache reads (default: scaled like input)"
+    )
+    p.add_argument("--currency", help="USD or CNY (default: the model's current currency)")
     p.add_argument("--max-output-tokens", type=int)
     p = add_command(price, "list", cmd_price_list, "the prices in force now")
     p.add_argument("--json", action="store_true")

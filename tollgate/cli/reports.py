@@ -1,5 +1,7 @@
-"""`tollgate bill`, `tollgate report ...` and `tollgate report allocate`: cost reports,
-month-end forecasts and cost allocation."""
+"""`tollgate bill`, `tollgate report ...` and `tollgate report allocate|savings|whatif`:
+cost reports, month-end forecasts and cost allocation, read from Metering's RPCs (the
+suite must be running; see metering_rpc.py). The JSON and CSV are tollgate/reports',
+the same the admin API shows."""
 
 from __future__ import annotations
 
@@ -7,19 +9,24 @@ import argparse
 import json
 from typing import Any
 
-from tollgate import admin
-from tollgate.cli.common import add_command, engine_for
+from tollgate.cli.common import add_command
 from tollgate.config import Settings
 
 
 def cmd_bill(settings: Settings, args: argparse.Namespace) -> int:
-    from services.metering.reports import bill as bill_of
-    from services.metering.reports import forecast_for, usage_report
+    from tollgate.cli import rpc
+    from tollgate.cli.metering_rpc import metering
+    from tollgate.reports.budget_use import budget_use_json
+    from tollgate.reports.usage import bill_json
+    from tollgate.v1 import budget_pb2, metering_pb2
 
-    engine = engine_for(settings)
-    project = admin.get_project(engine, args.project)
-    report = usage_report(engine, project.id, args.month)
-    bill = bill_of(report, forecast_for(engine, report))
+    request = metering_pb2.BillRequest(project=args.project, month=args.month or "")
+    with metering(settings) as m:
+        bill = bill_json(m.call(lambda: m.stub.GetBill(request, timeout=m.timeout)))
+    # Each budget's use in its current period (a day, this month, or all time).
+    with rpc.budget(settings) as budget:
+        listed = budget.ListBudgets(budget_pb2.ListBudgetsRequest(project=bill["project"]))
+    bill["budgets"] = [budget_use_json(info) for info in listed.budgets]
     if args.json:
         print(json.dumps(bill, indent=2))
         return 0
@@ -36,7 +43,25 @@ def cmd_bill(settings: Settings, args: argparse.Namespace) -> int:
             f"{line['model']:<28} {line['requests']:>9} {line['input_tokens']:>12} "
             f"{line['output_tokens']:>12} {line['total']:>16}"
         )
+    if bill["budgets"]:
+        print(_budgets_table(bill["budgets"]))
     return 0
+
+
+def _budgets_table(budgets: list[dict[str, Any]]) -> str:
+    lines = [
+        f"\n{'BUDGET':<32} {'PERIOD':<8} {'CURRENT':<10} {'KIND':<5} {'LIMIT':>16} "
+        f"{'SPENT':>16} {'USED':>9}"
+    ]
+    for b in budgets:
+        owner = "project" if b["owner"] == "project" else f"key {b['key_name'] or b['key_id']}"
+        used = f"{b['percent_used']}%" if b["percent_used"] is not None else "-"
+        lines.append(
+            f"{owner:<32} {b['period']:<8} {b['period_key']:<10} "
+            f"{'hard' if b['hard'] else 'soft':<5} {b['currency'] + ' ' + b['limit']:>16} "
+            f"{b['spent']:>16} {used:>9}"
+        )
+    return "\n".join(lines)
 
 
 def _forecast_text(f: dict[str, Any]) -> str:
@@ -54,23 +79,23 @@ def _forecast_text(f: dict[str, Any]) -> str:
 
 
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
-    from services.metering.breakdown import parse_dimensions
-    from services.metering.days import day_range
-    from services.metering.export import operator_report
+    from tollgate.cli.metering_rpc import metering
+    from tollgate.reports.usage import report_csv, report_json
+    from tollgate.v1 import metering_pb2
 
-    day_range(args.from_day, args.to_day)  # bad input fails before the database opens
-    parse_dimensions(args.by or "")
-    shown = operator_report(
-        engine_for(settings),
-        project=args.project,
-        first=args.from_day,
-        last=args.to_day,
-        by=args.by or "",
-        as_csv=args.csv,
+    request = metering_pb2.ReportRequest(
+        project=args.project or "",
+        from_day=args.from_day or "",
+        to_day=args.to_day or "",
+        group_by=(args.by or "").split(","),
     )
-    if isinstance(shown, str):
-        print(shown, end="")
-    elif args.json:
+    with metering(settings) as m:
+        reply = m.call(lambda: m.stub.GetReport(request, timeout=m.timeout))
+    if args.csv:
+        print(report_csv(reply), end="")
+        return 0
+    shown = report_json(reply)
+    if args.json:
         print(json.dumps(shown, indent=2))
     else:
         _print_table(shown)
@@ -115,17 +140,24 @@ def _amount_cells(row: dict[str, Any]) -> str:
 
 
 def cmd_allocate(settings: Settings, args: argparse.Namespace) -> int:
-    from services.metering.allocation import allocate
-    from services.metering.days import day_range
-    from services.metering.export import allocation_csv, allocation_json
+    from tollgate.cli.metering_rpc import metering
+    from tollgate.reports.allocation import allocation_csv, allocation_json
+    from tollgate.v1 import metering_pb2
 
-    first, last = day_range(args.from_day, args.to_day)
-    names = [n.strip() for n in args.projects.split(",") if n.strip()] if args.projects else None
-    allocation = allocate(engine_for(settings), args.total, args.currency, first, last, names)
+    names = [n.strip() for n in args.projects.split(",") if n.strip()] if args.projects else []
+    request = metering_pb2.AllocateRequest(
+        total=args.total,
+        currency=args.currency,
+        from_day=args.from_day or "",
+        to_day=args.to_day or "",
+        projects=names,
+    )
+    with metering(settings) as m:
+        reply = m.call(lambda: m.stub.Allocate(request, timeout=m.timeout))
     if args.csv:
-        print(allocation_csv(allocation), end="")
+        print(allocation_csv(reply), end="")
         return 0
-    shown = allocation_json(allocation)
+    shown = allocation_json(reply)
     if args.json:
         print(json.dumps(shown, indent=2))
         return 0
@@ -139,6 +171,58 @@ def cmd_allocate(settings: Settings, args: argparse.Namespace) -> int:
             f"{share['project']:<24} {share['metered']:>18} {share['metered_currency']:<4} "
             f"{share['share']:>14}"
         )
+    return 0
+
+
+def cmd_savings(settings: Settings, args: argparse.Namespace) -> int:
+    from tollgate.cli.metering_rpc import metering
+    from tollgate.reports.levers import savings_json
+    from tollgate.v1 import metering_pb2
+
+    request = metering_pb2.SavingsRequest(project=args.project or "", month=args.month or "")
+    with metering(settings) as m:
+        shown = savings_json(m.call(lambda: m.stub.GetSavings(request, timeout=m.timeout)))
+    if args.json:
+        print(json.dumps(shown, indent=2))
+        return 0
+    scope = args.project or "all projects"
+    print(f"Savings of {scope}, {shown['month']}, against the models asked for")
+    print(f"\n{'PROJECT':<20} {'LEVER':<11} {'CALLS':>7} {'CUR':<4}{'COST':>16} {'SAVED':>16}")
+    for line in shown["lines"]:
+        print(
+            f"{line['project']:<20} {line['lever']:<11} {line['requests']:>7} "
+            f"{line['currency']:<4}{line['cost']:>16} {line['saved']:>16}"
+        )
+    for t in shown["totals"]:
+        print(
+            f"{'TOTAL':<20} {str(t['cache_hits']) + ' hits':<11} {t['requests']:>7} "
+            f"{t['currency']:<4}{t['cost']:>16} {t['saved']:>16}"
+        )
+    return 0
+
+
+def cmd_whatif(settings: Settings, args: argparse.Namespace) -> int:
+    from tollgate.cli.metering_rpc import metering
+    from tollgate.reports.levers import whatif_json, whatif_request
+
+    request = whatif_request(
+        args.project, args.month or "", args.map, args.price, args.cache_hit_rate or ""
+    )
+    with metering(settings) as m:
+        shown = whatif_json(m.call(lambda: m.stub.GetWhatIf(request, timeout=m.timeout)))
+    if args.json:
+        print(json.dumps(shown, indent=2))
+        return 0
+    c = shown["currency"]
+    print(f"What if, {shown['project']}, {shown['month']} ({c}):")
+    print(f"\n{'MODEL':<24} {'PRICED AS':<24} {'CALLS':>7} {'ACTUAL':>16} {'WHAT IF':>16}")
+    for line in shown["lines"]:
+        print(
+            f"{line['model']:<24} {line['priced_as']:<24} {line['requests']:>7} "
+            f"{line['actual']:>16} {line['what_if']:>16}"
+        )
+    print(f"{'TOTAL':<24} {'':<24} {'':>7} {shown['actual']:>16} {shown['what_if']:>16}")
+    print(f"difference: {c} {shown['difference']}")
     return 0
 
 
@@ -180,3 +264,29 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     a.add_argument("--projects", help="comma-separated names (default: every project)")
     _range_options(a)
     _format_options(a)
+    a = add_command(
+        actions, "savings", cmd_savings, "what cache, downgrades and routing rules saved"
+    )
+    a.add_argument("--project", help="one project (default: every project)")
+    a.add_argument("--month", help="YYYY-MM (default: this month, UTC)")
+    a.add_argument("--json", action="store_true")
+    a = add_command(
+        actions, "whatif", cmd_whatif, "a month re-priced under another model, price or cache rate"
+    )
+    a.add_argument("--project", required=True)
+    a.add_argument("--month", help="YYYY-MM (default: last month, UTC)")
+    a.add_argument(
+        "--map", action="append", default=[], help="SERVED=MODEL, e.g. gpt-4o=gpt-4o-mini"
+    )
+    a.add_argument(
+        "--price",
+        action="append",
+        default=[],
+        help="MODEL=IN,OUT[,CACHED] per million tokens, in the project's currency",
+    )
+    a.add_argument("--cache-hit-rate", help="0 to 1: this share of calls answered free")
+    a.add_argument("--json", action="store_true")
+
+    from tollgate.cli import calls
+
+    calls.register(sub)

@@ -11,6 +11,7 @@ PostgreSQL the same sequences lock the rows they read (SELECT ... FOR UPDATE).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 READ_ONLY = "tollgate_read_only"
+SIDE_FILES = ("-wal", "-shm", "-journal")
 BUSY_TIMEOUT_SECONDS = 30
 
 _write_locks: dict[str, threading.Lock] = {}
@@ -72,6 +74,36 @@ class _LockingConnection(sqlite3.Connection):
             self.release_write_lock()
 
 
+def make_private_dir(path: Path) -> None:
+    """Create `path` and any missing parents readable by this user only (0700). A folder
+    that already exists keeps its mode: it may be one the operator chose to share."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+        folder.chmod(0o700)  # whatever the umask
+
+
+def make_private_database(database: Path) -> None:
+    """Make the SQLite file (and the -wal and -shm files SQLite gives its mode) readable
+    and writable by this user only (0600), creating it and its folder (0700) if need be.
+    The database holds every project's spend and key hashes: no one else may read it."""
+    make_private_dir(database.parent)
+    try:  # created 0600 before SQLite opens it, so it is never readable by others
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    for path in (database, *(database.with_name(database.name + s) for s in SIDE_FILES)):
+        try:
+            path.chmod(0o600)
+        except FileNotFoundError:
+            pass  # -wal and -shm exist only while the database is open
+        except PermissionError:
+            pass  # another user's file: its owner set its mode
+
+
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
@@ -83,8 +115,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("max_overflow", 32)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if parsed.database and parsed.database != ":memory:" and "uri" not in parsed.query:
+            make_private_database(Path(parsed.database))
         write_lock = sqlite_write_lock(parsed.database or "")
         connect_args = {
             "timeout": BUSY_TIMEOUT_SECONDS,

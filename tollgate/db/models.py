@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -67,6 +68,15 @@ class ApiKey(Base):
     paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     # When an operator last resumed it: spend before this no longer counts toward a pause.
     resumed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Key expiry and rotation (migration 0011). After `expires_at` the key is refused
+    # (NULL: never). A rotation gives the key a new secret; the old one's hash stays in
+    # `previous_key_hash` and keeps working until `previous_expires_at` (the grace).
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    previous_key_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    previous_expires_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class ModelPrice(Base):
@@ -85,6 +95,11 @@ class ModelPrice(Base):
     cache_write_input_nano: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     max_output_tokens: Mapped[int] = mapped_column(Integer)
     effective_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The batch price of Batch API lines (migration 0010); all None: the default rule
+    # (services/budget/batch_prices.py). Cached None: the batch input price.
+    batch_input_nano: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    batch_output_nano: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    batch_cached_input_nano: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class Reservation(Base):
@@ -107,6 +122,9 @@ class Reservation(Base):
     cost_nano: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The Batch API batch of a line held at the batch price, "" for a direct call
+    # (migration 0010): the line settles at the batch price whatever Settle says.
+    batch_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
 
 class LedgerEntry(Base):
@@ -116,6 +134,7 @@ class LedgerEntry(Base):
     __table_args__ = (
         UniqueConstraint("request_id"),
         Index("ix_ledger_project_started", "project_id", "started_at"),
+        Index("ix_ledger_batch_id", "batch_id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -135,12 +154,26 @@ class LedgerEntry(Base):
     usage_source: Mapped[str] = mapped_column(String(10))  # provider | estimated
     cost_nano: Mapped[int] = mapped_column(BigInteger, default=0)
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(10))  # ok | failed | partial
+    # ok | failed | partial | interrupted (services/metering/statuses.py)
+    status: Mapped[str] = mapped_column(String(16))
     http_status: Mapped[int] = mapped_column(Integer, default=200)
     stream: Mapped[bool] = mapped_column(Boolean, default=False)
     latency_ms: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Routing (migration 0008): the deployment ("provider/model") that answered, the
+    # upstream attempts made (0 for a cache hit), why the served model is not the one
+    # asked (services' RouteReason, lower-case name), and what tollgate's levers
+    # saved against the asked model at its whole price (cache, downgrade, rules,
+    # prompt compaction). cost_nano + saved_nano is the reference cost.
+    deployment: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    cache_hit: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    route_reason: Mapped[str] = mapped_column(String(16), default="asked", server_default="asked")
+    saved_nano: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    compacted_tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The Batch API batch this call was a line of, "" for a direct call (migration 0010).
+    batch_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
 
 # --- budgets (migration 0002) ---
@@ -310,9 +343,43 @@ class RateLimit(Base):
 
 RATE_LIMITS = cast(Table, RateLimit.__table__)
 
+# --- usage_dead_letters (migration 0007) ---
+# Also widens ledger.status to 16 characters for `interrupted`.
+
+
+class UsageDeadLetter(Base):
+    """A usage record that could not be written as it came (text the database refuses,
+    a field longer than its column, an impossible time). Its money still reached the
+    ledger with the offending fields made safe; this row keeps the record exactly as
+    it came, and why, for an operator. Written by metering, once per request id."""
+
+    __tablename__ = "usage_dead_letters"
+    __table_args__ = (UniqueConstraint("request_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(64))  # as written to the ledger
+    project_id: Mapped[str] = mapped_column(String(40))
+    record: Mapped[bytes] = mapped_column(LargeBinary)  # the UsageRecord's protobuf bytes
+    error: Mapped[str] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # When Budget accepted the operator alert; NULL until then (retried on redelivery).
+    alerted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+DEAD_LETTERS = cast(Table, UsageDeadLetter.__table__)
+
 # The tables themselves, typed, for Core statements (the services use Core, not the ORM).
 PROJECTS = cast(Table, Project.__table__)
 API_KEYS = cast(Table, ApiKey.__table__)
 PRICES = cast(Table, ModelPrice.__table__)
 RESERVATIONS = cast(Table, Reservation.__table__)
 LEDGER = cast(Table, LedgerEntry.__table__)
+
+# The routing and cost-policy tables (migration 0008) and the audit log (0011) live in
+# modules of their own.
+from tollgate.db import (  # noqa: E402,F401
+    audit_models,
+    batch_models,
+    responses_models,
+    routing_models,
+)

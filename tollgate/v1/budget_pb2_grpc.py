@@ -46,6 +46,11 @@ class BudgetStub:
                 request_serializer=tollgate_dot_v1_dot_budget__pb2.SettleRequest.SerializeToString,
                 response_deserializer=tollgate_dot_v1_dot_budget__pb2.SettleResponse.FromString,
                 _registered_method=True)
+        self.SettleBatch = channel.unary_unary(
+                '/tollgate.v1.Budget/SettleBatch',
+                request_serializer=tollgate_dot_v1_dot_budget__pb2.SettleBatchRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_budget__pb2.SettleBatchResponse.FromString,
+                _registered_method=True)
         self.Release = channel.unary_unary(
                 '/tollgate.v1.Budget/Release',
                 request_serializer=tollgate_dot_v1_dot_budget__pb2.ReleaseRequest.SerializeToString,
@@ -55,6 +60,151 @@ class BudgetStub:
                 '/tollgate.v1.Budget/GetBudgetStatus',
                 request_serializer=tollgate_dot_v1_dot_budget__pb2.GetBudgetStatusRequest.SerializeToString,
                 response_deserializer=tollgate_dot_v1_dot_budget__pb2.BudgetStatus.FromString,
+                _registered_method=True)
+        self.RecordOperatorAlert = channel.unary_unary(
+                '/tollgate.v1.Budget/RecordOperatorAlert',
+                request_serializer=tollgate_dot_v1_dot_budget__pb2.OperatorAlertRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_budget__pb2.OperatorAlertResponse.FromString,
+                _registered_method=True)
+        self.GetPrices = channel.unary_unary(
+                '/tollgate.v1.Budget/GetPrices',
+                request_serializer=tollgate_dot_v1_dot_budget__pb2.GetPricesRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_budget__pb2.GetPricesResponse.FromString,
+                _registered_method=True)
+        self.CreateProject = channel.unary_unary(
+                '/tollgate.v1.Budget/CreateProject',
+                request_serializer=tollgate_dot_v1_dot_budget__pb2.CreateProjectRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_budget__pb2.Project.FromString,
+                _registered_method=True)
+        self.ListProjects = channel.unary_unary(
+                '/tollgate.v1.Budget/ListProjects',
+                request_serializer=tollgate_dot_v1_dot_budget__pb2.ListProjectsRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_budget__pb2.ListProjectsResponse.FromString,
+                _registered_method=True)
+        self.GetProject = channel.unary_unary(
+                '/tollgate.v1.Budget/GetProject',
+                request_serializer=tollgate_dot_v1_dot_budget__pb2.ProjectRef.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_budget__pb2.Project.FromString,
+                _registered_method=True)
+        self.SetMonthlyBudget = channel.unary_unary(
+                '/tollgate.v1.Budget/SetMonthlyBudget',
+                request_serializer=tollgate_dot_v1_dot_budget__pb2.SetMonthlyBudgetRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_budget__pb2.Project.FromString,
+                _registered_method=True)
+        self.SetPriceMultiplier = channel.unary_unary(
+                '/tollgate.v1.Budget/SetPriceMultiplier',
+                request_serializer=tollgate_dot_v1_dot_budget__pb2.SetPriceMultiplierRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_budget__pb2.Project.FromString,
+                _registered_method=True)
+        self.CreateKey = channel.unary_unary(
+                '/tollgate.v1.Budget/CreateKey',
+                request_serializer=tollgate_dot_v1_dot_budget__pb2.CreateKeyRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_budget__pb2.CreatedKey.FromString,
+                _registered_method=True)
+        self.ListKeys = channel.unary_unary(
+                '/tollgate.v1.Budget/ListKeys',
+                request_serializer=tollgate_dot_v1_dot_budget__pb2.ProjectRef.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_budget__pb2.ListKeysResponse.FromString,
+                _registered_method=True)
+        self.RevokeKey = channel.unary_unary(
+                '/tollgate.v1.Budget/RevokeKey',
+                request_serializer=tollgate_dot_v1_dot_budget__pb2.KeyRef.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_budget__pb2.ApiKey.FromString,
+                _registered_method=True)
+        self.ResumeKey = channel.unary_unary(
+                '/tollgate.v1.Budget/ResumeKey',
+                request_serializer=tollgate_dot_v1_dot_budget__pb2.KeyRef.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_budget__pb2.ResumedKey.FromString,
+                _registered_method=True)
+        self.SetBudget = channel.unary_unary(
+                '/tollgate.v1.Budget/SetBudget',
+                request_serializer=tollgate_dot_v1_dot_budget__pb2.SetBudgetRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_budget__pb2.BudgetInfo.FromString,
+                _registered_method=True)
+        self.ListBudgets = channel.unary_unary(
+                '/tollgate.v1.Budget/ListBudgets',
+                request_serializer=tollgate_dot_v1_dot_budget__pb2.ListBudgetsRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_budget__pb2.ListBudgetsResponse.FromString,
+                _registered_method=True)
+        self.DeleteBudget = channel.unary_unary(
+                '/tollgate.v1.Budget/DeleteBudget',
+                request_serializer=tollgate_dot_v1_dot_budget__pb2.DeleteBudgetRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_budget__pb2.DeleteBudgetResponse.FromString,
+                _registered_method=True)
+        self.SetPrice = channel.unary_unary(
+                '/tollgate.v1.Budget/SetPrice',
+                request_serializer=tollgate_dot_v1_dot_budget__pb2.SetPriceRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_budget__pb2.PriceVersion.FromString,
+                _registered_method=True)
+        self.ListPrices = channel.unary_unary(
+                '/tollgate.v1.Budget/ListPrices',
+                request_serializer=tollgate_dot_v1_dot_budget__pb2.ListPricesRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_budget__pb2.ListPricesResponse.FromString,
+                _registered_method=True)
+        self.ImportPrices = channel.unary_unary(
+                '/tollgate.v1.Budget/ImportPrices',
+                request_serializer=tollgate_dot_v1_dot_budget__pb2.ImportPricesRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_budget__pb2.ImportPricesResponse.FromString,
+                _registered_method=True)
+        self.SetLimits = channel.unary_unary(
+                '/tollgate.v1.Budget/SetLimits',
+                request_serializer=tollgate_dot_v1_dot_budget__pb2.SetLimitsRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_budget__pb2.SetLimitsResponse.FromString,
+                _registered_method=True)
+        self.ListLimits = channel.unary_unary(
+                '/tollgate.v1.Budget/ListLimits',
+                request_serializer=tollgate_dot_v1_dot_budget__pb2.ListLimitsRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_budget__pb2.ListLimitsResponse.FromString,
+                _registered_method=True)
+        self.ClearLimits = channel.unary_unary(
+                '/tollgate.v1.Budget/ClearLimits',
+                request_serializer=tollgate_dot_v1_dot_budget__pb2.ClearLimitsRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_budget__pb2.ClearLimitsResponse.FromString,
+                _registered_method=True)
+        self.ListAlerts = channel.unary_unary(
+                '/tollgate.v1.Budget/ListAlerts',
+                request_serializer=tollgate_dot_v1_dot_budget__pb2.ListAlertsRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_budget__pb2.ListAlertsResponse.FromString,
+                _registered_method=True)
+        self.ListWebhooks = channel.unary_unary(
+                '/tollgate.v1.Budget/ListWebhooks',
+                request_serializer=tollgate_dot_v1_dot_budget__pb2.ListWebhooksRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_budget__pb2.ListWebhooksResponse.FromString,
+                _registered_method=True)
+        self.TestAlert = channel.unary_unary(
+                '/tollgate.v1.Budget/TestAlert',
+                request_serializer=tollgate_dot_v1_dot_budget__pb2.TestAlertRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_budget__pb2.TestAlertResponse.FromString,
+                _registered_method=True)
+        self.GetProjectPolicy = channel.unary_unary(
+                '/tollgate.v1.Budget/GetProjectPolicy',
+                request_serializer=tollgate_dot_v1_dot_budget__pb2.ProjectRef.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_budget__pb2.ProjectPolicy.FromString,
+                _registered_method=True)
+        self.SetProjectPolicy = channel.unary_unary(
+                '/tollgate.v1.Budget/SetProjectPolicy',
+                request_serializer=tollgate_dot_v1_dot_budget__pb2.SetProjectPolicyRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_budget__pb2.ProjectPolicy.FromString,
+                _registered_method=True)
+        self.GetKeyPolicy = channel.unary_unary(
+                '/tollgate.v1.Budget/GetKeyPolicy',
+                request_serializer=tollgate_dot_v1_dot_budget__pb2.KeyRef.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_budget__pb2.KeyPolicy.FromString,
+                _registered_method=True)
+        self.SetKeyPolicy = channel.unary_unary(
+                '/tollgate.v1.Budget/SetKeyPolicy',
+                request_serializer=tollgate_dot_v1_dot_budget__pb2.SetKeyPolicyRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_budget__pb2.KeyPolicy.FromString,
+                _registered_method=True)
+        self.RotateKey = channel.unary_unary(
+                '/tollgate.v1.Budget/RotateKey',
+                request_serializer=tollgate_dot_v1_dot_budget__pb2.RotateKeyRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_budget__pb2.RotatedKey.FromString,
+                _registered_method=True)
+        self.ListAuditEvents = channel.unary_unary(
+                '/tollgate.v1.Budget/ListAuditEvents',
+                request_serializer=tollgate_dot_v1_dot_budget__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_budget__pb2.ListAuditEventsResponse.FromString,
                 _registered_method=True)
 
 
@@ -77,6 +227,15 @@ class BudgetServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SettleBatch(self, request, context):
+        """Many Settles at once, each exactly as Settle would do it (idempotent by
+        request id), in as few transactions as the store allows. One answer per
+        request, in order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Release(self, request, context):
         """Drop a reservation without cost (the call never reached an upstream).
         """
@@ -86,6 +245,207 @@ class BudgetServicer:
 
     def GetBudgetStatus(self, request, context):
         """A project's budgets and their spend in the current period of each.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordOperatorAlert(self, request, context):
+        """Record an operator alert (e.g. a usage record set aside in metering's
+        dead-letter table), delivered to the configured webhooks like budget alerts.
+        Idempotent by subject: the same subject alerts once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPrices(self, request, context):
+        """The price in force now of each model asked (every priced model when none
+        is named), and the exchange rate settlement converts with: for reports
+        that re-price recorded usage (metering's what-if).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateProject(self, request, context):
+        """--- Operator actions: the admin API, the CLI and internal tools call these
+        (docs/grpc.md). Projects are named by name or id. Errors: NOT_FOUND for a
+        project or key that does not exist, ALREADY_EXISTS for a project name taken,
+        INVALID_ARGUMENT for bad input, with the field at fault in the trailing
+        metadata `tollgate-param` (the admin API's `param`). Bad input writes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListProjects(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetProject(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetMonthlyBudget(self, request, context):
+        """Set (or, with no amount, delete) the project's monthly hard budget.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetPriceMultiplier(self, request, context):
+        """Multiply the project's costs from the next settlement on (1.15: a 15% markup).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateKey(self, request, context):
+        """A new key; its secret is in this answer only and never stored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListKeys(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeKey(self, request, context):
+        """Refuse the key's calls from the next request on (idempotent).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeKey(self, request, context):
+        """Clear a spike alert's pause of a key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetBudget(self, request, context):
+        """Create or change the budget of a project (or one of its keys) for a period.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListBudgets(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteBudget(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetPrice(self, request, context):
+        """A new price version of a model, in force from now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPrices(self, request, context):
+        """The price in force now of every model (max_output_tokens included).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportPrices(self, request, context):
+        """New versions from LiteLLM's price map where a model's price changed, in one
+        transaction (or none with dry_run).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetLimits(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListLimits(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClearLimits(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAlerts(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhooks(self, request, context):
+        """The webhooks Budget delivers alerts to, their secrets cut out.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TestAlert(self, request, context):
+        """Record a test alert and deliver it now, one attempt per webhook.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetProjectPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetProjectPolicy(self, request, context):
+        """Change the fields named; the others stay.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetKeyPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetKeyPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateKey(self, request, context):
+        """A new secret for the same key (its budgets, limits and policy stay); the old
+        secret keeps working until the grace ends.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAuditEvents(self, request, context):
+        """The audit log of operator changes, newest first, paged.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -104,6 +464,11 @@ def add_BudgetServicer_to_server(servicer, server):
                     request_deserializer=tollgate_dot_v1_dot_budget__pb2.SettleRequest.FromString,
                     response_serializer=tollgate_dot_v1_dot_budget__pb2.SettleResponse.SerializeToString,
             ),
+            'SettleBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.SettleBatch,
+                    request_deserializer=tollgate_dot_v1_dot_budget__pb2.SettleBatchRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_budget__pb2.SettleBatchResponse.SerializeToString,
+            ),
             'Release': grpc.unary_unary_rpc_method_handler(
                     servicer.Release,
                     request_deserializer=tollgate_dot_v1_dot_budget__pb2.ReleaseRequest.FromString,
@@ -113,6 +478,151 @@ def add_BudgetServicer_to_server(servicer, server):
                     servicer.GetBudgetStatus,
                     request_deserializer=tollgate_dot_v1_dot_budget__pb2.GetBudgetStatusRequest.FromString,
                     response_serializer=tollgate_dot_v1_dot_budget__pb2.BudgetStatus.SerializeToString,
+            ),
+            'RecordOperatorAlert': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordOperatorAlert,
+                    request_deserializer=tollgate_dot_v1_dot_budget__pb2.OperatorAlertRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_budget__pb2.OperatorAlertResponse.SerializeToString,
+            ),
+            'GetPrices': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPrices,
+                    request_deserializer=tollgate_dot_v1_dot_budget__pb2.GetPricesRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_budget__pb2.GetPricesResponse.SerializeToString,
+            ),
+            'CreateProject': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateProject,
+                    request_deserializer=tollgate_dot_v1_dot_budget__pb2.CreateProjectRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_budget__pb2.Project.SerializeToString,
+            ),
+            'ListProjects': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListProjects,
+                    request_deserializer=tollgate_dot_v1_dot_budget__pb2.ListProjectsRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_budget__pb2.ListProjectsResponse.SerializeToString,
+            ),
+            'GetProject': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProject,
+                    request_deserializer=tollgate_dot_v1_dot_budget__pb2.ProjectRef.FromString,
+                    response_serializer=tollgate_dot_v1_dot_budget__pb2.Project.SerializeToString,
+            ),
+            'SetMonthlyBudget': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetMonthlyBudget,
+                    request_deserializer=tollgate_dot_v1_dot_budget__pb2.SetMonthlyBudgetRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_budget__pb2.Project.SerializeToString,
+            ),
+            'SetPriceMultiplier': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPriceMultiplier,
+                    request_deserializer=tollgate_dot_v1_dot_budget__pb2.SetPriceMultiplierRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_budget__pb2.Project.SerializeToString,
+            ),
+            'CreateKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateKey,
+                    request_deserializer=tollgate_dot_v1_dot_budget__pb2.CreateKeyRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_budget__pb2.CreatedKey.SerializeToString,
+            ),
+            'ListKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListKeys,
+                    request_deserializer=tollgate_dot_v1_dot_budget__pb2.ProjectRef.FromString,
+                    response_serializer=tollgate_dot_v1_dot_budget__pb2.ListKeysResponse.SerializeToString,
+            ),
+            'RevokeKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeKey,
+                    request_deserializer=tollgate_dot_v1_dot_budget__pb2.KeyRef.FromString,
+                    response_serializer=tollgate_dot_v1_dot_budget__pb2.ApiKey.SerializeToString,
+            ),
+            'ResumeKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeKey,
+                    request_deserializer=tollgate_dot_v1_dot_budget__pb2.KeyRef.FromString,
+                    response_serializer=tollgate_dot_v1_dot_budget__pb2.ResumedKey.SerializeToString,
+            ),
+            'SetBudget': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetBudget,
+                    request_deserializer=tollgate_dot_v1_dot_budget__pb2.SetBudgetRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_budget__pb2.BudgetInfo.SerializeToString,
+            ),
+            'ListBudgets': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBudgets,
+                    request_deserializer=tollgate_dot_v1_dot_budget__pb2.ListBudgetsRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_budget__pb2.ListBudgetsResponse.SerializeToString,
+            ),
+            'DeleteBudget': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteBudget,
+                    request_deserializer=tollgate_dot_v1_dot_budget__pb2.DeleteBudgetRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_budget__pb2.DeleteBudgetResponse.SerializeToString,
+            ),
+            'SetPrice': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPrice,
+                    request_deserializer=tollgate_dot_v1_dot_budget__pb2.SetPriceRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_budget__pb2.PriceVersion.SerializeToString,
+            ),
+            'ListPrices': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPrices,
+                    request_deserializer=tollgate_dot_v1_dot_budget__pb2.ListPricesRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_budget__pb2.ListPricesResponse.SerializeToString,
+            ),
+            'ImportPrices': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportPrices,
+                    request_deserializer=tollgate_dot_v1_dot_budget__pb2.ImportPricesRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_budget__pb2.ImportPricesResponse.SerializeToString,
+            ),
+            'SetLimits': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetLimits,
+                    request_deserializer=tollgate_dot_v1_dot_budget__pb2.SetLimitsRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_budget__pb2.SetLimitsResponse.SerializeToString,
+            ),
+            'ListLimits': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLimits,
+                    request_deserializer=tollgate_dot_v1_dot_budget__pb2.ListLimitsRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_budget__pb2.ListLimitsResponse.SerializeToString,
+            ),
+            'ClearLimits': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClearLimits,
+                    request_deserializer=tollgate_dot_v1_dot_budget__pb2.ClearLimitsRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_budget__pb2.ClearLimitsResponse.SerializeToString,
+            ),
+            'ListAlerts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAlerts,
+                    request_deserializer=tollgate_dot_v1_dot_budget__pb2.ListAlertsRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_budget__pb2.ListAlertsResponse.SerializeToString,
+            ),
+            'ListWebhooks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhooks,
+                    request_deserializer=tollgate_dot_v1_dot_budget__pb2.ListWebhooksRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_budget__pb2.ListWebhooksResponse.SerializeToString,
+            ),
+            'TestAlert': grpc.unary_unary_rpc_method_handler(
+                    servicer.TestAlert,
+                    request_deserializer=tollgate_dot_v1_dot_budget__pb2.TestAlertRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_budget__pb2.TestAlertResponse.SerializeToString,
+            ),
+            'GetProjectPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProjectPolicy,
+                    request_deserializer=tollgate_dot_v1_dot_budget__pb2.ProjectRef.FromString,
+                    response_serializer=tollgate_dot_v1_dot_budget__pb2.ProjectPolicy.SerializeToString,
+            ),
+            'SetProjectPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetProjectPolicy,
+                    request_deserializer=tollgate_dot_v1_dot_budget__pb2.SetProjectPolicyRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_budget__pb2.ProjectPolicy.SerializeToString,
+            ),
+            'GetKeyPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetKeyPolicy,
+                    request_deserializer=tollgate_dot_v1_dot_budget__pb2.KeyRef.FromString,
+                    response_serializer=tollgate_dot_v1_dot_budget__pb2.KeyPolicy.SerializeToString,
+            ),
+            'SetKeyPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetKeyPolicy,
+                    request_deserializer=tollgate_dot_v1_dot_budget__pb2.SetKeyPolicyRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_budget__pb2.KeyPolicy.SerializeToString,
+            ),
+            'RotateKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateKey,
+                    request_deserializer=tollgate_dot_v1_dot_budget__pb2.RotateKeyRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_budget__pb2.RotatedKey.SerializeToString,
+            ),
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=tollgate_dot_v1_dot_budget__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_budget__pb2.ListAuditEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -182,6 +692,33 @@ class Budget:
             _registered_method=True)
 
     @staticmethod
+    def SettleBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Budget/SettleBatch',
+            tollgate_dot_v1_dot_budget__pb2.SettleBatchRequest.SerializeToString,
+            tollgate_dot_v1_dot_budget__pb2.SettleBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def Release(request,
             target,
             options=(),
@@ -225,6 +762,789 @@ class Budget:
             '/tollgate.v1.Budget/GetBudgetStatus',
             tollgate_dot_v1_dot_budget__pb2.GetBudgetStatusRequest.SerializeToString,
             tollgate_dot_v1_dot_budget__pb2.BudgetStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordOperatorAlert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Budget/RecordOperatorAlert',
+            tollgate_dot_v1_dot_budget__pb2.OperatorAlertRequest.SerializeToString,
+            tollgate_dot_v1_dot_budget__pb2.OperatorAlertResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPrices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Budget/GetPrices',
+            tollgate_dot_v1_dot_budget__pb2.GetPricesRequest.SerializeToString,
+            tollgate_dot_v1_dot_budget__pb2.GetPricesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateProject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Budget/CreateProject',
+            tollgate_dot_v1_dot_budget__pb2.CreateProjectRequest.SerializeToString,
+            tollgate_dot_v1_dot_budget__pb2.Project.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListProjects(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Budget/ListProjects',
+            tollgate_dot_v1_dot_budget__pb2.ListProjectsRequest.SerializeToString,
+            tollgate_dot_v1_dot_budget__pb2.ListProjectsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Budget/GetProject',
+            tollgate_dot_v1_dot_budget__pb2.ProjectRef.SerializeToString,
+            tollgate_dot_v1_dot_budget__pb2.Project.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetMonthlyBudget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Budget/SetMonthlyBudget',
+            tollgate_dot_v1_dot_budget__pb2.SetMonthlyBudgetRequest.SerializeToString,
+            tollgate_dot_v1_dot_budget__pb2.Project.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPriceMultiplier(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Budget/SetPriceMultiplier',
+            tollgate_dot_v1_dot_budget__pb2.SetPriceMultiplierRequest.SerializeToString,
+            tollgate_dot_v1_dot_budget__pb2.Project.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Budget/CreateKey',
+            tollgate_dot_v1_dot_budget__pb2.CreateKeyRequest.SerializeToString,
+            tollgate_dot_v1_dot_budget__pb2.CreatedKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Budget/ListKeys',
+            tollgate_dot_v1_dot_budget__pb2.ProjectRef.SerializeToString,
+            tollgate_dot_v1_dot_budget__pb2.ListKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Budget/RevokeKey',
+            tollgate_dot_v1_dot_budget__pb2.KeyRef.SerializeToString,
+            tollgate_dot_v1_dot_budget__pb2.ApiKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Budget/ResumeKey',
+            tollgate_dot_v1_dot_budget__pb2.KeyRef.SerializeToString,
+            tollgate_dot_v1_dot_budget__pb2.ResumedKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetBudget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Budget/SetBudget',
+            tollgate_dot_v1_dot_budget__pb2.SetBudgetRequest.SerializeToString,
+            tollgate_dot_v1_dot_budget__pb2.BudgetInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBudgets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Budget/ListBudgets',
+            tollgate_dot_v1_dot_budget__pb2.ListBudgetsRequest.SerializeToString,
+            tollgate_dot_v1_dot_budget__pb2.ListBudgetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteBudget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Budget/DeleteBudget',
+            tollgate_dot_v1_dot_budget__pb2.DeleteBudgetRequest.SerializeToString,
+            tollgate_dot_v1_dot_budget__pb2.DeleteBudgetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPrice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Budget/SetPrice',
+            tollgate_dot_v1_dot_budget__pb2.SetPriceRequest.SerializeToString,
+            tollgate_dot_v1_dot_budget__pb2.PriceVersion.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPrices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Budget/ListPrices',
+            tollgate_dot_v1_dot_budget__pb2.ListPricesRequest.SerializeToString,
+            tollgate_dot_v1_dot_budget__pb2.ListPricesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportPrices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Budget/ImportPrices',
+            tollgate_dot_v1_dot_budget__pb2.ImportPricesRequest.SerializeToString,
+            tollgate_dot_v1_dot_budget__pb2.ImportPricesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetLimits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Budget/SetLimits',
+            tollgate_dot_v1_dot_budget__pb2.SetLimitsRequest.SerializeToString,
+            tollgate_dot_v1_dot_budget__pb2.SetLimitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLimits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Budget/ListLimits',
+            tollgate_dot_v1_dot_budget__pb2.ListLimitsRequest.SerializeToString,
+            tollgate_dot_v1_dot_budget__pb2.ListLimitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClearLimits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Budget/ClearLimits',
+            tollgate_dot_v1_dot_budget__pb2.ClearLimitsRequest.SerializeToString,
+            tollgate_dot_v1_dot_budget__pb2.ClearLimitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Budget/ListAlerts',
+            tollgate_dot_v1_dot_budget__pb2.ListAlertsRequest.SerializeToString,
+            tollgate_dot_v1_dot_budget__pb2.ListAlertsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhooks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Budget/ListWebhooks',
+            tollgate_dot_v1_dot_budget__pb2.ListWebhooksRequest.SerializeToString,
+            tollgate_dot_v1_dot_budget__pb2.ListWebhooksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TestAlert(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Budget/TestAlert',
+            tollgate_dot_v1_dot_budget__pb2.TestAlertRequest.SerializeToString,
+            tollgate_dot_v1_dot_budget__pb2.TestAlertResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProjectPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Budget/GetProjectPolicy',
+            tollgate_dot_v1_dot_budget__pb2.ProjectRef.SerializeToString,
+            tollgate_dot_v1_dot_budget__pb2.ProjectPolicy.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetProjectPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Budget/SetProjectPolicy',
+            tollgate_dot_v1_dot_budget__pb2.SetProjectPolicyRequest.SerializeToString,
+            tollgate_dot_v1_dot_budget__pb2.ProjectPolicy.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetKeyPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Budget/GetKeyPolicy',
+            tollgate_dot_v1_dot_budget__pb2.KeyRef.SerializeToString,
+            tollgate_dot_v1_dot_budget__pb2.KeyPolicy.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetKeyPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Budget/SetKeyPolicy',
+            tollgate_dot_v1_dot_budget__pb2.SetKeyPolicyRequest.SerializeToString,
+            tollgate_dot_v1_dot_budget__pb2.KeyPolicy.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Budget/RotateKey',
+            tollgate_dot_v1_dot_budget__pb2.RotateKeyRequest.SerializeToString,
+            tollgate_dot_v1_dot_budget__pb2.RotatedKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Budget/ListAuditEvents',
+            tollgate_dot_v1_dot_budget__pb2.ListAuditEventsRequest.SerializeToString,
+            tollgate_dot_v1_dot_budget__pb2.ListAuditEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

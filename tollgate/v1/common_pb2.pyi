@@ -10,9 +10,46 @@ class UsageSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     USAGE_SOURCE_UNSPECIFIED: _ClassVar[UsageSource]
     USAGE_SOURCE_PROVIDER: _ClassVar[UsageSource]
     USAGE_SOURCE_ESTIMATED: _ClassVar[UsageSource]
+
+class Priority(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PRIORITY_UNSPECIFIED: _ClassVar[Priority]
+    PRIORITY_HIGH: _ClassVar[Priority]
+    PRIORITY_MEDIUM: _ClassVar[Priority]
+    PRIORITY_LOW: _ClassVar[Priority]
+
+class RouteReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ROUTE_REASON_ASKED: _ClassVar[RouteReason]
+    ROUTE_REASON_PRIORITY: _ClassVar[RouteReason]
+    ROUTE_REASON_TASK: _ClassVar[RouteReason]
+    ROUTE_REASON_DOWNGRADE: _ClassVar[RouteReason]
+    ROUTE_REASON_PREFERENCE: _ClassVar[RouteReason]
+    ROUTE_REASON_FALLBACK: _ClassVar[RouteReason]
+    ROUTE_REASON_CACHE: _ClassVar[RouteReason]
+
+class CacheMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CACHE_MODE_DEFAULT: _ClassVar[CacheMode]
+    CACHE_MODE_USE: _ClassVar[CacheMode]
+    CACHE_MODE_SKIP: _ClassVar[CacheMode]
 USAGE_SOURCE_UNSPECIFIED: UsageSource
 USAGE_SOURCE_PROVIDER: UsageSource
 USAGE_SOURCE_ESTIMATED: UsageSource
+PRIORITY_UNSPECIFIED: Priority
+PRIORITY_HIGH: Priority
+PRIORITY_MEDIUM: Priority
+PRIORITY_LOW: Priority
+ROUTE_REASON_ASKED: RouteReason
+ROUTE_REASON_PRIORITY: RouteReason
+ROUTE_REASON_TASK: RouteReason
+ROUTE_REASON_DOWNGRADE: RouteReason
+ROUTE_REASON_PREFERENCE: RouteReason
+ROUTE_REASON_FALLBACK: RouteReason
+ROUTE_REASON_CACHE: RouteReason
+CACHE_MODE_DEFAULT: CacheMode
+CACHE_MODE_USE: CacheMode
+CACHE_MODE_SKIP: CacheMode
 
 class Caller(_message.Message):
     __slots__ = ("project_id", "key_id", "end_user")

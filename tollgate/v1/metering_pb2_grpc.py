@@ -40,6 +40,11 @@ class MeteringStub:
                 request_serializer=tollgate_dot_v1_dot_metering__pb2.UsageRecord.SerializeToString,
                 response_deserializer=tollgate_dot_v1_dot_metering__pb2.RecordUsageResponse.FromString,
                 _registered_method=True)
+        self.RecordUsageBatch = channel.unary_unary(
+                '/tollgate.v1.Metering/RecordUsageBatch',
+                request_serializer=tollgate_dot_v1_dot_metering__pb2.UsageBatch.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_metering__pb2.RecordUsageBatchResponse.FromString,
+                _registered_method=True)
         self.CountTokens = channel.unary_unary(
                 '/tollgate.v1.Metering/CountTokens',
                 request_serializer=tollgate_dot_v1_dot_metering__pb2.CountTokensRequest.SerializeToString,
@@ -55,6 +60,46 @@ class MeteringStub:
                 request_serializer=tollgate_dot_v1_dot_metering__pb2.ReportRequest.SerializeToString,
                 response_deserializer=tollgate_dot_v1_dot_metering__pb2.ReportResponse.FromString,
                 _registered_method=True)
+        self.GetDeadLetters = channel.unary_unary(
+                '/tollgate.v1.Metering/GetDeadLetters',
+                request_serializer=tollgate_dot_v1_dot_metering__pb2.DeadLettersRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_metering__pb2.DeadLettersResponse.FromString,
+                _registered_method=True)
+        self.GetSavings = channel.unary_unary(
+                '/tollgate.v1.Metering/GetSavings',
+                request_serializer=tollgate_dot_v1_dot_metering__pb2.SavingsRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_metering__pb2.SavingsResponse.FromString,
+                _registered_method=True)
+        self.GetWhatIf = channel.unary_unary(
+                '/tollgate.v1.Metering/GetWhatIf',
+                request_serializer=tollgate_dot_v1_dot_metering__pb2.WhatIfRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_metering__pb2.WhatIfResponse.FromString,
+                _registered_method=True)
+        self.GetBill = channel.unary_unary(
+                '/tollgate.v1.Metering/GetBill',
+                request_serializer=tollgate_dot_v1_dot_metering__pb2.BillRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_metering__pb2.UsageReport.FromString,
+                _registered_method=True)
+        self.Allocate = channel.unary_unary(
+                '/tollgate.v1.Metering/Allocate',
+                request_serializer=tollgate_dot_v1_dot_metering__pb2.AllocateRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_metering__pb2.AllocateResponse.FromString,
+                _registered_method=True)
+        self.ExportCalls = channel.unary_stream(
+                '/tollgate.v1.Metering/ExportCalls',
+                request_serializer=tollgate_dot_v1_dot_metering__pb2.ExportCallsRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_metering__pb2.CallsPage.FromString,
+                _registered_method=True)
+        self.GetHourlySpend = channel.unary_unary(
+                '/tollgate.v1.Metering/GetHourlySpend',
+                request_serializer=tollgate_dot_v1_dot_metering__pb2.HourlySpendRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_metering__pb2.HourlySpendResponse.FromString,
+                _registered_method=True)
+        self.ListRecentCalls = channel.unary_unary(
+                '/tollgate.v1.Metering/ListRecentCalls',
+                request_serializer=tollgate_dot_v1_dot_metering__pb2.RecentCallsRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_metering__pb2.CallsPage.FromString,
+                _registered_method=True)
 
 
 class MeteringServicer:
@@ -64,6 +109,17 @@ class MeteringServicer:
     def RecordUsage(self, request, context):
         """Write one call's usage to the ledger, priced and settled through Budget.
         Idempotent by request id: delivery may repeat, the ledger keeps one row.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordUsageBatch(self, request, context):
+        """Many calls' usage at once: each record as RecordUsage would write it (same
+        idempotence by request id), the batch written in as few transactions as the
+        store allows. One answer per record, in order; a record refused for good
+        (what RecordUsage answers INVALID_ARGUMENT or FAILED_PRECONDITION for) is
+        answered with `refused` set, and does not stop the others.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -92,6 +148,78 @@ class MeteringServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetDeadLetters(self, request, context):
+        """How many usage records could not be written as they came (kept in the
+        dead-letter table, billed with their offending fields made safe), and the
+        latest few: for `tollgate health metering` and operators.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSavings(self, request, context):
+        """What tollgate's levers (cache hits, downgrades, priority and task rules,
+        preference, prompt compaction) saved against the asked model in a month:
+        sums of the ledger's saved amounts, exactly.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetWhatIf(self, request, context):
+        """A project's month re-priced, from the token counts recorded, under another
+        model map, prices or cache-hit rate, beside what it actually cost.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBill(self, request, context):
+        """Operators' RPCs (the CLI and the admin API are clients of these). A project is
+        named by its name or its id. Refusals: NOT_FOUND for an unknown project;
+        INVALID_ARGUMENT (or FAILED_PRECONDITION) with the request field at fault in
+        the trailing metadata `tollgate-param`.
+
+        A project's bill for a month: GetUsageReport's answer with the project's name,
+        the month's cache hits and what the levers saved, and this month's forecast.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Allocate(self, request, context):
+        """Split a shared total (a provider's invoice) across projects by metered cost.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportCalls(self, request, context):
+        """A project's calls over UTC days, one record per ledger row in the order they
+        started, streamed in pages: never the whole range in memory at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetHourlySpend(self, request, context):
+        """A project's spend hour by hour over the last hours (the current one included,
+        every hour present, an hour with no calls at zero): the dashboard's hourly
+        chart. Sums of ledger rows, exactly; days come from GetReport grouped by day.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRecentCalls(self, request, context):
+        """A project's latest calls, newest first (one short read on the ledger's
+        (project_id, started_at) index, whatever the day's volume): the dashboard's
+        recent calls. The page names the project; its days are those of the calls.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MeteringServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -99,6 +227,11 @@ def add_MeteringServicer_to_server(servicer, server):
                     servicer.RecordUsage,
                     request_deserializer=tollgate_dot_v1_dot_metering__pb2.UsageRecord.FromString,
                     response_serializer=tollgate_dot_v1_dot_metering__pb2.RecordUsageResponse.SerializeToString,
+            ),
+            'RecordUsageBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordUsageBatch,
+                    request_deserializer=tollgate_dot_v1_dot_metering__pb2.UsageBatch.FromString,
+                    response_serializer=tollgate_dot_v1_dot_metering__pb2.RecordUsageBatchResponse.SerializeToString,
             ),
             'CountTokens': grpc.unary_unary_rpc_method_handler(
                     servicer.CountTokens,
@@ -114,6 +247,46 @@ def add_MeteringServicer_to_server(servicer, server):
                     servicer.GetReport,
                     request_deserializer=tollgate_dot_v1_dot_metering__pb2.ReportRequest.FromString,
                     response_serializer=tollgate_dot_v1_dot_metering__pb2.ReportResponse.SerializeToString,
+            ),
+            'GetDeadLetters': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDeadLetters,
+                    request_deserializer=tollgate_dot_v1_dot_metering__pb2.DeadLettersRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_metering__pb2.DeadLettersResponse.SerializeToString,
+            ),
+            'GetSavings': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSavings,
+                    request_deserializer=tollgate_dot_v1_dot_metering__pb2.SavingsRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_metering__pb2.SavingsResponse.SerializeToString,
+            ),
+            'GetWhatIf': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWhatIf,
+                    request_deserializer=tollgate_dot_v1_dot_metering__pb2.WhatIfRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_metering__pb2.WhatIfResponse.SerializeToString,
+            ),
+            'GetBill': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBill,
+                    request_deserializer=tollgate_dot_v1_dot_metering__pb2.BillRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_metering__pb2.UsageReport.SerializeToString,
+            ),
+            'Allocate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Allocate,
+                    request_deserializer=tollgate_dot_v1_dot_metering__pb2.AllocateRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_metering__pb2.AllocateResponse.SerializeToString,
+            ),
+            'ExportCalls': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportCalls,
+                    request_deserializer=tollgate_dot_v1_dot_metering__pb2.ExportCallsRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_metering__pb2.CallsPage.SerializeToString,
+            ),
+            'GetHourlySpend': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetHourlySpend,
+                    request_deserializer=tollgate_dot_v1_dot_metering__pb2.HourlySpendRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_metering__pb2.HourlySpendResponse.SerializeToString,
+            ),
+            'ListRecentCalls': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRecentCalls,
+                    request_deserializer=tollgate_dot_v1_dot_metering__pb2.RecentCallsRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_metering__pb2.CallsPage.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -144,6 +317,33 @@ class Metering:
             '/tollgate.v1.Metering/RecordUsage',
             tollgate_dot_v1_dot_metering__pb2.UsageRecord.SerializeToString,
             tollgate_dot_v1_dot_metering__pb2.RecordUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordUsageBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Metering/RecordUsageBatch',
+            tollgate_dot_v1_dot_metering__pb2.UsageBatch.SerializeToString,
+            tollgate_dot_v1_dot_metering__pb2.RecordUsageBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -225,6 +425,222 @@ class Metering:
             '/tollgate.v1.Metering/GetReport',
             tollgate_dot_v1_dot_metering__pb2.ReportRequest.SerializeToString,
             tollgate_dot_v1_dot_metering__pb2.ReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDeadLetters(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Metering/GetDeadLetters',
+            tollgate_dot_v1_dot_metering__pb2.DeadLettersRequest.SerializeToString,
+            tollgate_dot_v1_dot_metering__pb2.DeadLettersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSavings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Metering/GetSavings',
+            tollgate_dot_v1_dot_metering__pb2.SavingsRequest.SerializeToString,
+            tollgate_dot_v1_dot_metering__pb2.SavingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWhatIf(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Metering/GetWhatIf',
+            tollgate_dot_v1_dot_metering__pb2.WhatIfRequest.SerializeToString,
+            tollgate_dot_v1_dot_metering__pb2.WhatIfResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBill(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Metering/GetBill',
+            tollgate_dot_v1_dot_metering__pb2.BillRequest.SerializeToString,
+            tollgate_dot_v1_dot_metering__pb2.UsageReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Allocate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Metering/Allocate',
+            tollgate_dot_v1_dot_metering__pb2.AllocateRequest.SerializeToString,
+            tollgate_dot_v1_dot_metering__pb2.AllocateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportCalls(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tollgate.v1.Metering/ExportCalls',
+            tollgate_dot_v1_dot_metering__pb2.ExportCallsRequest.SerializeToString,
+            tollgate_dot_v1_dot_metering__pb2.CallsPage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetHourlySpend(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Metering/GetHourlySpend',
+            tollgate_dot_v1_dot_metering__pb2.HourlySpendRequest.SerializeToString,
+            tollgate_dot_v1_dot_metering__pb2.HourlySpendResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRecentCalls(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Metering/ListRecentCalls',
+            tollgate_dot_v1_dot_metering__pb2.RecentCallsRequest.SerializeToString,
+            tollgate_dot_v1_dot_metering__pb2.CallsPage.FromString,
             options,
             channel_credentials,
             insecure,

@@ -25,27 +25,49 @@ _sym_db = _symbol_database.Default()
 from tollgate.v1 import common_pb2 as tollgate_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tollgate/v1/router.proto\x12\x0btollgate.v1\x1a\x18tollgate/v1/common.proto\"\xc6\x01\n\x0b\x43hatRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12#\n\x06\x63\x61ller\x18\x02 \x01(\x0b\x32\x13.tollgate.v1.Caller\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0e\n\x06stream\x18\x04 \x01(\x08\x12\x15\n\rinclude_usage\x18\x05 \x01(\x08\x12\x0c\n\x04\x62ody\x18\x06 \x01(\x0c\x12\x1e\n\x16prompt_tokens_estimate\x18\x07 \x01(\x03\x12\x1a\n\x12started_at_unix_ms\x18\x08 \x01(\x03\"\x83\x01\n\tChatEvent\x12\x12\n\x08response\x18\x01 \x01(\x0cH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x12#\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.tollgate.v1.ErrorH\x00\x12#\n\x05usage\x18\x04 \x01(\x0b\x32\x12.tollgate.v1.UsageH\x00\x42\x07\n\x05\x65vent\"\x13\n\x11ListModelsRequest\"S\n\tModelInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tserved_by\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x15\n\rprovider_kind\x18\x04 \x01(\t\"<\n\x12ListModelsResponse\x12&\n\x06models\x18\x01 \x03(\x0b\x32\x16.tollgate.v1.ModelInfo\"\xa0\x01\n\x0c\x45mbedRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12#\n\x06\x63\x61ller\x18\x02 \x01(\x0b\x32\x13.tollgate.v1.Caller\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0c\n\x04\x62ody\x18\x04 \x01(\x0c\x12\x1e\n\x16prompt_tokens_estimate\x18\x05 \x01(\x03\x12\x1a\n\x12started_at_unix_ms\x18\x06 \x01(\x03\"N\n\rEmbedResponse\x12\x0e\n\x04\x62ody\x18\x01 \x01(\x0cH\x00\x12#\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x12.tollgate.v1.ErrorH\x00\x42\x08\n\x06result2\xdd\x01\n\x06Router\x12\x44\n\x0e\x43hatCompletion\x12\x18.tollgate.v1.ChatRequest\x1a\x16.tollgate.v1.ChatEvent0\x01\x12M\n\nListModels\x12\x1e.tollgate.v1.ListModelsRequest\x1a\x1f.tollgate.v1.ListModelsResponse\x12>\n\x05\x45mbed\x12\x19.tollgate.v1.EmbedRequest\x1a\x1a.tollgate.v1.EmbedResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tollgate/v1/router.proto\x12\x0btollgate.v1\x1a\x18tollgate/v1/common.proto\"\x13\n\x11ListRoutesRequest\"\x96\x01\n\x0f\x44\x65ploymentState\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0e\n\x06weight\x18\x03 \x01(\x05\x12\x1d\n\x15\x63ooling_until_unix_ms\x18\x04 \x01(\x03\x12\x1c\n\x14\x63onsecutive_failures\x18\x05 \x01(\x05\x12\x15\n\rrecent_errors\x18\x06 \x03(\t\"a\n\nRouteState\x12\r\n\x05model\x18\x01 \x01(\t\x12\x31\n\x0b\x64\x65ployments\x18\x02 \x03(\x0b\x32\x1c.tollgate.v1.DeploymentState\x12\x11\n\tfallbacks\x18\x03 \x03(\t\"\x9d\x01\n\x0cPriorityRule\x12\'\n\x08priority\x18\x01 \x01(\x0e\x32\x15.tollgate.v1.Priority\x12\x35\n\x06models\x18\x02 \x03(\x0b\x32%.tollgate.v1.PriorityRule.ModelsEntry\x1a-\n\x0bModelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xe6\x01\n\x12ListRoutesResponse\x12\'\n\x06routes\x18\x01 \x03(\x0b\x32\x17.tollgate.v1.RouteState\x12\x31\n\x0epriority_rules\x18\x02 \x03(\x0b\x32\x19.tollgate.v1.PriorityRule\x12\x42\n\ntask_rules\x18\x03 \x03(\x0b\x32..tollgate.v1.ListRoutesResponse.TaskRulesEntry\x1a\x30\n\x0eTaskRulesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x99\x03\n\x0b\x43hatRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12#\n\x06\x63\x61ller\x18\x02 \x01(\x0b\x32\x13.tollgate.v1.Caller\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0e\n\x06stream\x18\x04 \x01(\x08\x12\x15\n\rinclude_usage\x18\x05 \x01(\x08\x12\x0c\n\x04\x62ody\x18\x06 \x01(\x0c\x12\x1e\n\x16prompt_tokens_estimate\x18\x07 \x01(\x03\x12\x1a\n\x12started_at_unix_ms\x18\x08 \x01(\x03\x12\x13\n\x0bmodel_asked\x18\t \x01(\t\x12.\n\x0croute_reason\x18\n \x01(\x0e\x32\x18.tollgate.v1.RouteReason\x12*\n\ncache_mode\x18\x0b \x01(\x0e\x32\x16.tollgate.v1.CacheMode\x12\'\n\x08priority\x18\x0c \x01(\x0e\x32\x15.tollgate.v1.Priority\x12\x18\n\x10\x63ompacted_tokens\x18\r \x01(\x03\x12\x1d\n\x03\x61pi\x18\x0e \x01(\x0e\x32\x10.tollgate.v1.Api\"\x9d\x01\n\x06Served\x12\r\n\x05model\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x12\n\ndeployment\x18\x03 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x04 \x01(\x05\x12\x11\n\tcache_hit\x18\x05 \x01(\x08\x12\r\n\x05route\x18\x06 \x01(\t\x12\x13\n\x0bupstream_ms\x18\x07 \x01(\x03\x12\x15\n\rcost_fraction\x18\x08 \x01(\t\"\xaa\x01\n\tChatEvent\x12\x12\n\x08response\x18\x01 \x01(\x0cH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x12#\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.tollgate.v1.ErrorH\x00\x12#\n\x05usage\x18\x04 \x01(\x0b\x32\x12.tollgate.v1.UsageH\x00\x12%\n\x06served\x18\x05 \x01(\x0b\x32\x13.tollgate.v1.ServedH\x00\x42\x07\n\x05\x65vent\"\x13\n\x11ListModelsRequest\"|\n\tModelInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tserved_by\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x15\n\rprovider_kind\x18\x04 \x01(\t\x12\x12\n\ncandidates\x18\x05 \x03(\t\x12\x13\n\x0bnative_apis\x18\x06 \x03(\t\"<\n\x12ListModelsResponse\x12&\n\x06models\x18\x01 \x03(\x0b\x32\x16.tollgate.v1.ModelInfo\"\xa0\x01\n\x0c\x45mbedRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12#\n\x06\x63\x61ller\x18\x02 \x01(\x0b\x32\x13.tollgate.v1.Caller\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0c\n\x04\x62ody\x18\x04 \x01(\x0c\x12\x1e\n\x16prompt_tokens_estimate\x18\x05 \x01(\x03\x12\x1a\n\x12started_at_unix_ms\x18\x06 \x01(\x03\"\x87\x01\n\rEmbedResponse\x12\x0e\n\x04\x62ody\x18\x01 \x01(\x0cH\x00\x12#\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x12.tollgate.v1.ErrorH\x00\x12!\n\x05usage\x18\x03 \x01(\x0b\x32\x12.tollgate.v1.Usage\x12\x14\n\x0cmodel_served\x18\x04 \x01(\tB\x08\n\x06result*;\n\x03\x41pi\x12\x0c\n\x08\x41PI_CHAT\x10\x00\x12\x11\n\rAPI_RESPONSES\x10\x01\x12\x13\n\x0f\x41PI_COMPLETIONS\x10\x02\x32\xac\x02\n\x06Router\x12\x44\n\x0e\x43hatCompletion\x12\x18.tollgate.v1.ChatRequest\x1a\x16.tollgate.v1.ChatEvent0\x01\x12M\n\nListModels\x12\x1e.tollgate.v1.ListModelsRequest\x1a\x1f.tollgate.v1.ListModelsResponse\x12>\n\x05\x45mbed\x12\x19.tollgate.v1.EmbedRequest\x1a\x1a.tollgate.v1.EmbedResponse\x12M\n\nListRoutes\x12\x1e.tollgate.v1.ListRoutesRequest\x1a\x1f.tollgate.v1.ListRoutesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tollgate.v1.router_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CHATREQUEST']._serialized_start=68
-  _globals['_CHATREQUEST']._serialized_end=266
-  _globals['_CHATEVENT']._serialized_start=269
-  _globals['_CHATEVENT']._serialized_end=400
-  _globals['_LISTMODELSREQUEST']._serialized_start=402
-  _globals['_LISTMODELSREQUEST']._serialized_end=421
-  _globals['_MODELINFO']._serialized_start=423
-  _globals['_MODELINFO']._serialized_end=506
-  _globals['_LISTMODELSRESPONSE']._serialized_start=508
-  _globals['_LISTMODELSRESPONSE']._serialized_end=568
-  _globals['_EMBEDREQUEST']._serialized_start=571
-  _globals['_EMBEDREQUEST']._serialized_end=731
-  _globals['_EMBEDRESPONSE']._serialized_start=733
-  _globals['_EMBEDRESPONSE']._serialized_end=811
-  _globals['_ROUTER']._serialized_start=814
-  _globals['_ROUTER']._serialized_end=1035
+  _globals['_PRIORITYRULE_MODELSENTRY']._loaded_options = None
+  _globals['_PRIORITYRULE_MODELSENTRY']._serialized_options = b'8\001'
+  _globals['_LISTROUTESRESPONSE_TASKRULESENTRY']._loaded_options = None
+  _globals['_LISTROUTESRESPONSE_TASKRULESENTRY']._serialized_options = b'8\001'
+  _globals['_API']._serialized_start=1988
+  _globals['_API']._serialized_end=2047
+  _globals['_LISTROUTESREQUEST']._serialized_start=67
+  _globals['_LISTROUTESREQUEST']._serialized_end=86
+  _globals['_DEPLOYMENTSTATE']._serialized_start=89
+  _globals['_DEPLOYMENTSTATE']._serialized_end=239
+  _globals['_ROUTESTATE']._serialized_start=241
+  _globals['_ROUTESTATE']._serialized_end=338
+  _globals['_PRIORITYRULE']._serialized_start=341
+  _globals['_PRIORITYRULE']._serialized_end=498
+  _globals['_PRIORITYRULE_MODELSENTRY']._serialized_start=453
+  _globals['_PRIORITYRULE_MODELSENTRY']._serialized_end=498
+  _globals['_LISTROUTESRESPONSE']._serialized_start=501
+  _globals['_LISTROUTESRESPONSE']._serialized_end=731
+  _globals['_LISTROUTESRESPONSE_TASKRULESENTRY']._serialized_start=683
+  _globals['_LISTROUTESRESPONSE_TASKRULESENTRY']._serialized_end=731
+  _globals['_CHATREQUEST']._serialized_start=734
+  _globals['_CHATREQUEST']._serialized_end=1143
+  _globals['_SERVED']._serialized_start=1146
+  _globals['_SERVED']._serialized_end=1303
+  _globals['_CHATEVENT']._serialized_start=1306
+  _globals['_CHATEVENT']._serialized_end=1476
+  _globals['_LISTMODELSREQUEST']._serialized_start=1478
+  _globals['_LISTMODELSREQUEST']._serialized_end=1497
+  _globals['_MODELINFO']._serialized_start=1499
+  _globals['_MODELINFO']._serialized_end=1623
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1625
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1685
+  _globals['_EMBEDREQUEST']._serialized_start=1688
+  _globals['_EMBEDREQUEST']._serialized_end=1848
+  _globals['_EMBEDRESPONSE']._serialized_start=1851
+  _globals['_EMBEDRESPONSE']._serialized_end=1986
+  _globals['_ROUTER']._serialized_start=2050
+  _globals['_ROUTER']._serialized_end=2350
 # @@protoc_insertion_point(module_scope)

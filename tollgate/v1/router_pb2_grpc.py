@@ -52,6 +52,11 @@ class RouterStub:
                 request_serializer=tollgate_dot_v1_dot_router__pb2.EmbedRequest.SerializeToString,
                 response_deserializer=tollgate_dot_v1_dot_router__pb2.EmbedResponse.FromString,
                 _registered_method=True)
+        self.ListRoutes = channel.unary_unary(
+                '/tollgate.v1.Router/ListRoutes',
+                request_serializer=tollgate_dot_v1_dot_router__pb2.ListRoutesRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_router__pb2.ListRoutesResponse.FromString,
+                _registered_method=True)
 
 
 class RouterServicer:
@@ -82,6 +87,14 @@ class RouterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRoutes(self, request, context):
+        """Each route: its deployments, weights, cooldown state and recent errors
+        (`tollgate routes`), and the routing rules the gateway applies.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -99,6 +112,11 @@ def add_RouterServicer_to_server(servicer, server):
                     servicer.Embed,
                     request_deserializer=tollgate_dot_v1_dot_router__pb2.EmbedRequest.FromString,
                     response_serializer=tollgate_dot_v1_dot_router__pb2.EmbedResponse.SerializeToString,
+            ),
+            'ListRoutes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRoutes,
+                    request_deserializer=tollgate_dot_v1_dot_router__pb2.ListRoutesRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_router__pb2.ListRoutesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -185,6 +203,33 @@ class Router:
             '/tollgate.v1.Router/Embed',
             tollgate_dot_v1_dot_router__pb2.EmbedRequest.SerializeToString,
             tollgate_dot_v1_dot_router__pb2.EmbedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRoutes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Router/ListRoutes',
+            tollgate_dot_v1_dot_router__pb2.ListRoutesRequest.SerializeToString,
+            tollgate_dot_v1_dot_router__pb2.ListRoutesResponse.FromString,
             options,
             channel_credentials,
             insecure,

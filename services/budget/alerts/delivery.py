@@ -1,5 +1,6 @@
-"""Delivery: every pending event goes to every webhook that applies to it, with
-retries and exponential backoff, each attempt logged in alert_deliveries.
+"""Delivery: every pending event goes to every webhook (and e-mail recipient list)
+that applies to it, with retries and exponential backoff, each attempt logged in
+alert_deliveries.
 
 Replicas share the work through a lease on the event row: a worker claims an event
 with one conditional UPDATE (only one replica's UPDATE matches), posts outside any
@@ -19,10 +20,12 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, Row, and_, insert, or_, select, update
 
+from services.budget.alerts.email import send_email
 from services.budget.alerts.webhooks import Alert, Outcome, send
-from tollgate.alertconfig import AlertSettings, WebhookConfig
+from tollgate.alertconfig import AlertSettings, Channel
 from tollgate.db import as_utc, utcnow
 from tollgate.db.models import ALERT_DELIVERIES, ALERT_EVENTS, PROJECTS
+from tollgate.emailconfig import EmailTarget
 from tollgate.money import format_amount
 
 log = logging.getLogger(__name__)
@@ -121,7 +124,7 @@ def load(engine: Engine, event_id: int) -> tuple[Alert, dict[str, Progress]]:
 
 
 def log_attempt(
-    engine: Engine, event_id: int, hook: WebhookConfig, attempt: int, outcome: Outcome
+    engine: Engine, event_id: int, hook: Channel, attempt: int, outcome: Outcome
 ) -> None:
     now = utcnow()
     with engine.begin() as conn:
@@ -152,10 +155,11 @@ def deliver_event(
     event_id: int,
     worker: str,
     settings: AlertSettings,
-    webhooks: Sequence[WebhookConfig],
+    webhooks: Sequence[Channel],
 ) -> bool:
-    """Try every webhook still owed this event once; then mark the event done (all
-    delivered or out of attempts) or schedule the next try. True when done."""
+    """Try every webhook (or e-mail list) still owed this event once; then mark the
+    event done (all delivered or out of attempts) or schedule the next try. True when
+    done."""
     alert, progress = load(engine, event_id)
     targets = [w for w in webhooks if w.applies_to(alert.project_id, alert.project)]
     # Two configured entries with the same URL are one webhook.
@@ -167,7 +171,7 @@ def deliver_event(
         attempts = progress.get(fingerprint, Progress()).attempts
         if attempts >= settings.max_attempts:
             continue
-        outcome = send(client, hook, alert)
+        outcome = _send(client, hook, alert, settings)
         log_attempt(engine, event_id, hook, attempts + 1, outcome)
         if not outcome.ok and attempts + 1 < settings.max_attempts:
             retry_after.append(attempts + 1)
@@ -187,15 +191,23 @@ def deliver_event(
     return done
 
 
+def _send(client: httpx.Client, hook: Channel, alert: Alert, settings: AlertSettings) -> Outcome:
+    if isinstance(hook, EmailTarget):
+        if settings.email is None:
+            return Outcome(False, None, "no SMTP server configured")
+        return send_email(settings.email, hook, alert, settings.timeout_seconds)
+    return send(client, hook, alert)
+
+
 def deliver_due(
     engine: Engine,
     client: httpx.Client,
     worker: str,
     settings: AlertSettings,
-    webhooks: Sequence[WebhookConfig] | None = None,
+    webhooks: Sequence[Channel] | None = None,
 ) -> int:
     """One pass: claim and deliver every due event; the number of events handled."""
-    hooks = settings.webhooks if webhooks is None else webhooks
+    hooks = settings.channels if webhooks is None else webhooks
     handled = 0
     for event_id in due_events(engine, utcnow()):
         if claim(engine, event_id, worker, utcnow(), settings.lease_seconds):

@@ -18,6 +18,7 @@ from fractions import Fraction
 
 from sqlalchemy import Connection, Engine, and_, case, func, or_, select, update
 
+from services.budget.admin.audit_log import Target, acting_as, audited
 from services.budget.alerts.events import event_row, insert_event
 from tollgate.alertconfig import AlertSettings
 from tollgate.db import read_transaction
@@ -25,6 +26,7 @@ from tollgate.db.models import API_KEYS, LEDGER, PROJECTS
 from tollgate.money import format_amount, to_nano
 
 log = logging.getLogger(__name__)
+SPIKE_ACTOR = "internal:spike"
 
 
 @dataclass(frozen=True)
@@ -131,21 +133,21 @@ def _message(
     return text
 
 
-def _pause(conn: Connection, keys: list[str], now: datetime) -> list[str]:
-    """Pause each key not paused yet; the keys this call paused (one replica wins each)."""
+def _pause(conn: Connection, project_id: str, keys: list[str], now: datetime) -> list[str]:
+    """Pause each key not paused yet; the keys this call paused (one replica wins each).
+    Each pause is in the audit log, as `internal:spike`'s `key.pause`."""
     paused = []
-    for key in keys:
-        result = conn.execute(
-            update(API_KEYS)
-            .where(
-                API_KEYS.c.id == key,
-                API_KEYS.c.paused_at.is_(None),
-                API_KEYS.c.revoked_at.is_(None),
-            )
-            .values(paused_at=now)
-        )
-        if result.rowcount == 1:
-            paused.append(key)
+    with acting_as(SPIKE_ACTOR):
+        for key in keys:
+            where = API_KEYS.c.id == key
+            with audited(conn, "key.pause", Target("key", key, project_id), API_KEYS, where):
+                result = conn.execute(
+                    update(API_KEYS)
+                    .where(where, API_KEYS.c.paused_at.is_(None), API_KEYS.c.revoked_at.is_(None))
+                    .values(paused_at=now)
+                )
+            if result.rowcount == 1:
+                paused.append(key)
     return paused
 
 
@@ -171,7 +173,7 @@ def record_spike(
     }
     with engine.begin() as conn:
         keys = driving_keys(conn, project_id, now, settings) if settings.spike_pause_keys else []
-        paused = _pause(conn, keys, now)
+        paused = _pause(conn, project_id, keys, now)
         message = _message(name, currency, spend, settings, paused)
         event_id = insert_event(
             conn,

@@ -1,5 +1,6 @@
-"""The budget service's alert threads: one delivers pending events to the webhooks,
-one looks for spend spikes. Both survive database and network errors."""
+"""The budget service's alert threads: one delivers pending events to the webhooks
+(and e-mail), one looks for spend spikes, one reminds of keys about to expire. All
+survive database and network errors."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import httpx
 from sqlalchemy import Engine
 
 from services.budget.alerts.delivery import deliver_due
+from services.budget.alerts.expiry import check_key_expiry
 from services.budget.alerts.spikes import check_spikes
 from tollgate.alertconfig import AlertSettings
 from tollgate.db import utcnow
@@ -53,15 +55,25 @@ def check_spikes_forever(engine: Engine, settings: AlertSettings, stop: threadin
     )
 
 
+def check_expiry_forever(engine: Engine, settings: AlertSettings, stop: threading.Event) -> None:
+    _every(
+        settings.key_expiry_check_seconds,
+        stop,
+        "key expiry check",
+        lambda: check_key_expiry(engine, settings, utcnow()),
+    )
+
+
 def start_alert_threads(
     engine: Engine, settings: AlertSettings, stop: threading.Event
 ) -> list[threading.Thread]:
     threads = [
         threading.Thread(target=deliver_forever, args=(engine, settings, stop), daemon=True),
         threading.Thread(target=check_spikes_forever, args=(engine, settings, stop), daemon=True),
+        threading.Thread(target=check_expiry_forever, args=(engine, settings, stop), daemon=True),
     ]
     for thread in threads:
         thread.start()
-    if not settings.webhooks:
-        log.info("no alert webhooks configured: alerts are recorded and listed, not sent")
+    if not settings.channels:
+        log.info("no alert webhooks or e-mail configured: alerts are recorded, not sent")
     return threads

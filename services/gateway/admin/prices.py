@@ -1,51 +1,46 @@
-"""The price catalogue: GET /admin/prices and PUT /admin/prices/{model}."""
+"""The price catalogue: GET /admin/prices and PUT /admin/prices/{model}, over Budget's
+admin RPCs.
+
+A price's currency is never assumed: without one, a new version keeps the model's
+current currency, and a model with no price yet must name it (Budget refuses it)."""
 
 from __future__ import annotations
 
-import asyncio
-
-from sqlalchemy import Engine
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.budget.prices import PriceInput, current_prices, describe, set_price
-from services.gateway.admin.common import as_json, body_of, text_field
-from services.gateway.errors import bad_request
+from services.gateway.admin.common import as_json, body_of, operator_call, text_field
+from services.gateway.validation import bounded_int
+from tollgate.protodict import as_dict
+from tollgate.v1 import budget_pb2, budget_pb2_grpc
+
+MAX_INT32 = 2**31 - 1  # prices.max_output_tokens is a 32-bit integer column
+FIELDS = ("input", "output", "cached_input", "cache_write_input", "currency", "max_output_tokens")
+BATCH_FIELDS = ("batch_input", "batch_output", "batch_cached_input")
 
 
-def routes(engine: Engine) -> list[Route]:
+def routes(budget: budget_pb2_grpc.BudgetStub) -> list[Route]:
     async def list_prices(request: Request) -> Response:
-        def read() -> list[dict[str, str | int]]:
-            with engine.connect() as conn:
-                return [describe(p) for p in current_prices(conn)]
-
-        return as_json({"data": await asyncio.to_thread(read)})
+        listed = await operator_call(budget.ListPrices, budget_pb2.ListPricesRequest())
+        return as_json({"data": [as_dict(p) for p in listed.prices]})
 
     async def put_price(request: Request) -> Response:
         """PUT /admin/prices/{model} {"input", "output", "cached_input"?,
-        "cache_write_input"?, "currency"?, "max_output_tokens"?}: a new version from now."""
-        body = await body_of(request)
-        max_output = body.get("max_output_tokens")
-        if max_output is not None and (
-            isinstance(max_output, bool) or not isinstance(max_output, int)
-        ):
-            raise bad_request("'max_output_tokens' must be an integer.", param="max_output_tokens")
-        wanted = PriceInput(
+        "cache_write_input"?, "currency"?, "max_output_tokens"?, "batch_input"?,
+        "batch_output"?, "batch_cached_input"?}: a new version from now."""
+        body = await body_of(request, FIELDS + BATCH_FIELDS)
+        wanted = budget_pb2.SetPriceRequest(
             model=request.path_params["model"],
             input=text_field(body, "input", required=True) or "",
             output=text_field(body, "output", required=True) or "",
             cached_input=text_field(body, "cached_input"),
-            currency=text_field(body, "currency") or "USD",
-            max_output_tokens=max_output,
+            currency=text_field(body, "currency"),
+            max_output_tokens=bounded_int(body, "max_output_tokens", 1, MAX_INT32),
             cache_write_input=text_field(body, "cache_write_input"),
+            **{name: text_field(body, name) for name in BATCH_FIELDS},
         )
-
-        def write() -> dict[str, str | int]:
-            with engine.begin() as conn:
-                return describe(set_price(conn, wanted))
-
-        return as_json(await asyncio.to_thread(write))
+        return as_json(as_dict(await operator_call(budget.SetPrice, wanted)))
 
     return [
         Route("/admin/prices", list_prices, methods=["GET"]),

@@ -23,7 +23,7 @@ from typing import Protocol
 
 from sqlalchemy import Engine
 
-from services.gateway.auth import Caller
+from services.gateway.caller import Caller
 from services.gateway.errors import ApiError
 from services.gateway.ratelimit.book import LimitBook, OwnerLimits
 from services.gateway.ratelimit.rules import (
@@ -44,6 +44,10 @@ class Backend(Protocol):
     def key(self, group: str, name: str) -> str: ...
 
     async def take(self, checks: Sequence[Check], lease_id: str) -> tuple[bool, list[State]]: ...
+
+    async def peek(self, checks: Sequence[Check]) -> tuple[bool, list[State]]:
+        """What `take` would answer now, taking nothing."""
+        ...
 
     def give_back(
         self, checks: Sequence[Check], lease_id: str, token_delta: int
@@ -198,6 +202,23 @@ class Limiter:
                 self.backend, caller.project_id, caller.project_id, owner, project_limits, tokens
             )
         return checks
+
+    async def admit(self, caller: Caller) -> None:
+        """A 429 ApiError when the caller's request-rate or concurrency limit is full
+        (or a token bucket overdrawn) now; takes nothing. Run before a call's body is
+        read and counted, so a caller who may not call costs no counting (`acquire`
+        still takes all limits at once)."""
+        # Tokens at a cost of 0: refused only when overdrawn, which no call would pass;
+        # peeked so that a refusal carries every x-ratelimit-* header.
+        checks = await self.checks_for(caller, 0)
+        if not checks:
+            return
+        try:
+            allowed, states = await self.backend.peek(checks)
+        except Unavailable:
+            return  # as in acquire: budgets still hold
+        if not allowed:
+            raise rate_limited(checks, states)
 
     async def acquire(self, caller: Caller, tokens: int, lease_id: str) -> Lease:
         """Take one request, `tokens` tokens and a concurrency slot from every limit of

@@ -30,8 +30,7 @@ class MemoryBackend:
         level, at = self._buckets.get(check.key, (0.0, now))
         return drained(level, now - at, check.limit)
 
-    async def take(self, checks: Sequence[Check], lease_id: str) -> tuple[bool, list[State]]:
-        now = self._clock()
+    def _states(self, checks: Sequence[Check], now: float) -> list[State]:
         states = []
         for check in checks:
             if check.kind == "concurrent":
@@ -41,6 +40,16 @@ class MemoryBackend:
             else:
                 level = self._level(check, now)
                 states.append(State(level, wait_for(level, check.cost, check.limit)))
+        return states
+
+    async def peek(self, checks: Sequence[Check]) -> tuple[bool, list[State]]:
+        """Whether the checks would pass now, taking nothing."""
+        states = self._states(checks, self._clock())
+        return all(state.wait_seconds == 0 for state in states), states
+
+    async def take(self, checks: Sequence[Check], lease_id: str) -> tuple[bool, list[State]]:
+        now = self._clock()
+        states = self._states(checks, now)
         if any(state.wait_seconds > 0 for state in states):
             return False, states
         taken = []

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from services.gateway.ratelimit.rules import NEVER, Check, State, Unavailable
@@ -51,9 +52,7 @@ local function store(key, level, limit)
 end
 """
 
-TAKE = (
-    _NOW
-    + """
+_CHECK = """
 local lease, ttl = ARGV[2], tonumber(ARGV[3])
 local used, wait, ok = {}, {}, true
 for i = 1, #KEYS do
@@ -72,6 +71,9 @@ for i = 1, #KEYS do
   end
   if wait[i] ~= 0 then ok = false end
 end
+"""
+
+_COMMIT = """
 if ok then
   for i = 1, #KEYS do
     local kind, limit, cost = ARGV[3 * i + 1], tonumber(ARGV[3 * i + 2]), tonumber(ARGV[3 * i + 3])
@@ -85,6 +87,9 @@ if ok then
     end
   end
 end
+"""
+
+_REPLY = """
 local out = {ok and 1 or 0}
 for i = 1, #KEYS do
   out[#out + 1] = num(used[i])
@@ -92,7 +97,10 @@ for i = 1, #KEYS do
 end
 return out
 """
-)
+
+TAKE = _NOW + _CHECK + _COMMIT + _REPLY
+# The same checks, taking nothing (ARGV as for TAKE; the lease id is unused).
+PEEK = _NOW + _CHECK + _REPLY
 
 # KEYS: token buckets, then concurrency sets. ARGV: now, lease id, token delta, then
 # the limit of each token bucket.
@@ -146,6 +154,7 @@ class RedisBackend:
         self._ttl_ms = int(lease_ttl_seconds * 1000)
         self._clock = clock
         self._take = client.register_script(TAKE)
+        self._peek = client.register_script(PEEK)
         self._give_back = client.register_script(GIVE_BACK)
         self._renew = client.register_script(RENEW)
         self._leases: dict[str, list[str]] = {}  # live lease id -> its concurrency keys
@@ -163,19 +172,28 @@ class RedisBackend:
     def key(self, group: str, name: str) -> str:
         return f"{self._prefix}:{{{group}}}:{name}"
 
-    async def take(self, checks: Sequence[Check], lease_id: str) -> tuple[bool, list[State]]:
+    async def _run(
+        self, script: AsyncScript, checks: Sequence[Check], lease_id: str
+    ) -> tuple[bool, list[State]]:
         args: list[str | int] = [self._now(), lease_id, self._ttl_ms]
         for check in checks:
             args += [check.kind, check.limit, check.cost]
         try:
-            reply = await self._take(keys=[c.key for c in checks], args=args)
+            reply = await script(keys=[c.key for c in checks], args=args)
         except (RedisError, OSError) as exc:
             raise Unavailable(str(exc)) from exc
         states = [
             State(float(reply[1 + 2 * i]), _wait_seconds(reply[2 + 2 * i]))
             for i in range(len(checks))
         ]
-        allowed = int(reply[0]) == 1
+        return int(reply[0]) == 1, states
+
+    async def peek(self, checks: Sequence[Check]) -> tuple[bool, list[State]]:
+        """Whether the checks would pass now, taking nothing."""
+        return await self._run(self._peek, checks, "")
+
+    async def take(self, checks: Sequence[Check], lease_id: str) -> tuple[bool, list[State]]:
+        allowed, states = await self._run(self._take, checks, lease_id)
         slots = [c.key for c in checks if c.kind == "concurrent"]
         if allowed and slots:
             self._leases[lease_id] = slots

@@ -1,8 +1,7 @@
-"""Upstream providers behind one `Provider` protocol; one module a provider."""
+"""Upstream providers behind one `Provider` protocol; one module (or folder) a
+provider, found through one registry (`registry.py`)."""
 
 from __future__ import annotations
-
-from collections.abc import Mapping
 
 from services.router.providers.anthropic import AnthropicProvider
 from services.router.providers.base import (
@@ -16,9 +15,15 @@ from services.router.providers.base import (
 from services.router.providers.demo import DemoProvider
 from services.router.providers.gemini import GeminiProvider
 from services.router.providers.openai import OpenAIProvider
-from tollgate.config import ProviderConfig, Settings
+from services.router.providers.registry import (
+    PROVIDERS,
+    UnknownProviderKind,
+    build_provider,
+    build_providers,
+)
 
 __all__ = [
+    "PROVIDERS",
     "AnthropicProvider",
     "ChatCall",
     "Completion",
@@ -27,24 +32,9 @@ __all__ = [
     "OpenAIProvider",
     "Provider",
     "StreamChunk",
+    "UnknownProviderKind",
     "UpstreamError",
     "build_provider",
     "build_providers",
     "usage_from",
 ]
-
-
-def build_provider(config: ProviderConfig) -> Provider:
-    if config.kind == "demo":
-        return DemoProvider(config)
-    if config.kind == "openai":
-        return OpenAIProvider(config)
-    if config.kind == "anthropic":
-        return AnthropicProvider(config)
-    if config.kind == "gemini":
-        return GeminiProvider(config)
-    raise ValueError(f"provider {config.name!r}: unknown kind {config.kind!r}")
-
-
-def build_providers(settings: Settings) -> Mapping[str, Provider]:
-    return {config.name: build_provider(config) for config in settings.providers}

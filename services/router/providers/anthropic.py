@@ -28,8 +28,6 @@ import time
 from collections.abc import AsyncGenerator
 from typing import Any
 
-import httpx
-
 from services.router.providers.anthropic_request import (
     anthropic_request,
     dumps,
@@ -46,12 +44,12 @@ from services.router.providers.base import (
     embeddings_not_supported,
     upstream_failed,
 )
+from services.router.providers.clients import client_for
 from services.router.providers.http import (
-    CONNECT_TIMEOUT_SECONDS,
-    LIMITS,
-    error_for_exception,
+    UpstreamClient,
     error_for_status,
     parse_object,
+    post_json,
     post_sse,
 )
 from tollgate.config import ProviderConfig
@@ -252,7 +250,7 @@ def _error_for_status(status: int, body: bytes) -> UpstreamError:
 
 
 class AnthropicProvider:
-    def __init__(self, config: ProviderConfig, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, config: ProviderConfig, client: UpstreamClient | None = None) -> None:
         self.name = config.name
         self._url = f"{config.base_url.rstrip('/')}/messages"
         self._headers = {
@@ -261,30 +259,20 @@ class AnthropicProvider:
         }
         if config.api_key:
             self._headers["x-api-key"] = config.api_key
-        timeout = httpx.Timeout(
-            config.timeout_seconds, connect=min(CONNECT_TIMEOUT_SECONDS, config.timeout_seconds)
-        )
-        self._client = client or httpx.AsyncClient(timeout=timeout, limits=LIMITS)
+        self._client = client or client_for(config)
 
     def _payload(self, call: ChatCall, *, stream: bool) -> bytes:
         return dumps(anthropic_request(call.body, call.served_model, stream=stream))
 
     async def complete(self, call: ChatCall) -> Completion:
         payload = self._payload(call, stream=False)
-        try:
-            response = await self._client.post(self._url, content=payload, headers=self._headers)
-        except httpx.HTTPError as exc:
-            raise error_for_exception(exc) from exc
-        if response.status_code >= 400:
-            raise _error_for_status(response.status_code, response.content)
-        data, usage = openai_completion(parse_object(response.content), call.served_model)
+        answer = await post_json(self._client, self._url, payload, self._headers, _error_for_status)
+        data, usage = openai_completion(answer.data, call.served_model)
         return Completion(body=dumps(data), data=data, usage=usage)
 
     async def stream(self, call: ChatCall) -> AsyncGenerator[StreamChunk, None]:
-        request = self._client.build_request(
-            "POST", self._url, content=self._payload(call, stream=True), headers=self._headers
-        )
-        events = post_sse(self._client, request, _error_for_status)
+        payload = self._payload(call, stream=True)
+        events = post_sse(self._client, self._url, payload, self._headers, _error_for_status)
         translator = StreamTranslator(call.served_model)
         try:
             async for data in events:

@@ -51,6 +51,28 @@ def upstream_failed(message: str = "The upstream provider failed.") -> UpstreamE
     return UpstreamError(502, SERVER_ERROR, "upstream_error", message)
 
 
+# What a failed connection is, whichever HTTP client met it (providers/http_*.py).
+def upstream_timed_out() -> UpstreamError:
+    return UpstreamError(504, SERVER_ERROR, "upstream_timeout", "The upstream provider timed out.")
+
+
+def upstream_unreachable() -> UpstreamError:
+    return UpstreamError(
+        502, SERVER_ERROR, "upstream_unavailable", "The upstream provider cannot be reached."
+    )
+
+
+def upstream_proxy_failed() -> UpstreamError:
+    # The proxy refused or broke the tunnel: this deployment's line is down.
+    return UpstreamError(
+        502, SERVER_ERROR, "upstream_proxy_failed", "The proxy to the upstream provider failed."
+    )
+
+
+def connection_failed() -> UpstreamError:
+    return upstream_failed("The connection to the upstream provider failed.")
+
+
 @dataclass(frozen=True)
 class ChatCall:
     """One chat completion to make: the client's body and what serves it."""

@@ -28,8 +28,6 @@ import uuid
 from collections.abc import AsyncGenerator
 from typing import Any
 
-import httpx
-
 from services.router.providers.base import (
     INVALID_REQUEST,
     JSON,
@@ -42,14 +40,14 @@ from services.router.providers.base import (
     upstream_failed,
     usage_from,
 )
+from services.router.providers.clients import client_for
 from services.router.providers.gemini_embed import embed_request, embed_response
 from services.router.providers.gemini_request import dumps, request_body
 from services.router.providers.http import (
-    CONNECT_TIMEOUT_SECONDS,
-    LIMITS,
-    error_for_exception,
+    UpstreamClient,
     error_for_status,
     parse_object,
+    post_json,
     post_sse,
 )
 from tollgate.config import ProviderConfig
@@ -240,44 +238,28 @@ def error_for_response(status: int, body: bytes) -> UpstreamError:
 
 
 class GeminiProvider:
-    def __init__(self, config: ProviderConfig, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, config: ProviderConfig, client: UpstreamClient | None = None) -> None:
         self.name = config.name
         self._base_url = config.base_url
         self._headers = {"content-type": "application/json"}
         if config.api_key:
             self._headers["x-goog-api-key"] = config.api_key
-        timeout = httpx.Timeout(
-            config.timeout_seconds, connect=min(CONNECT_TIMEOUT_SECONDS, config.timeout_seconds)
-        )
-        self._client = client or httpx.AsyncClient(timeout=timeout, limits=LIMITS)
+        self._client = client or client_for(config)
 
     def _url(self, model: str, method: str) -> str:
         return f"{self._base_url}/models/{model.removeprefix('models/')}:{method}"
 
     async def complete(self, call: ChatCall) -> Completion:
         payload = dumps(request_body(call.body))
-        try:
-            response = await self._client.post(
-                self._url(call.served_model, "generateContent"),
-                content=payload,
-                headers=self._headers,
-            )
-        except httpx.HTTPError as exc:
-            raise error_for_exception(exc) from exc
-        if response.status_code >= 400:
-            raise error_for_response(response.status_code, response.content)
-        data = completion_body(parse_object(response.content), call.served_model)
+        url = self._url(call.served_model, "generateContent")
+        answer = await post_json(self._client, url, payload, self._headers, error_for_response)
+        data = completion_body(answer.data, call.served_model)
         return Completion(body=dumps(data), data=data, usage=usage_from(data))
 
     async def stream(self, call: ChatCall) -> AsyncGenerator[StreamChunk, None]:
-        request = self._client.build_request(
-            "POST",
-            self._url(call.served_model, "streamGenerateContent"),
-            params={"alt": "sse"},
-            content=dumps(request_body(call.body)),
-            headers=self._headers,
-        )
-        events = post_sse(self._client, request, error_for_response)
+        url = self._url(call.served_model, "streamGenerateContent") + "?alt=sse"
+        payload = dumps(request_body(call.body))
+        events = post_sse(self._client, url, payload, self._headers, error_for_response)
         translator = StreamTranslator(call.served_model)
         try:
             async for event in events:
@@ -293,17 +275,9 @@ class GeminiProvider:
 
     async def embed(self, call: EmbedCall) -> Embeddings:
         payload = dumps(embed_request(call.body, call.served_model))
-        try:
-            response = await self._client.post(
-                self._url(call.served_model, "batchEmbedContents"),
-                content=payload,
-                headers=self._headers,
-            )
-        except httpx.HTTPError as exc:
-            raise error_for_exception(exc) from exc
-        if response.status_code >= 400:
-            raise error_for_response(response.status_code, response.content)
-        data, usage = embed_response(parse_object(response.content), call)
+        url = self._url(call.served_model, "batchEmbedContents")
+        answer = await post_json(self._client, url, payload, self._headers, error_for_response)
+        data, usage = embed_response(answer.data, call)
         return Embeddings(body=dumps(data), usage=usage)
 
     async def aclose(self) -> None:

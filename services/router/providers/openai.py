@@ -2,7 +2,8 @@
 
 The client's body goes upstream unchanged except `model` (the served model) and,
 when streaming, `stream_options.include_usage` (forced on, so the upstream reports
-what it bills).
+what it bills). A provider configured with `apis: [responses]` also takes Responses
+API bodies as they came (`respond`, `respond_stream`: openai_responses.py).
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator
 
-import httpx
-
+from services.router.providers import openai_responses
 from services.router.providers.base import (
     ChatCall,
     Completion,
@@ -21,30 +21,23 @@ from services.router.providers.base import (
     upstream_failed,
     usage_from,
 )
-from services.router.providers.http import (
-    CONNECT_TIMEOUT_SECONDS,
-    LIMITS,
-    error_for_exception,
-    error_for_status,
-    parse_object,
-    post_sse,
-)
+from services.router.providers.clients import client_for
+from services.router.providers.http import UpstreamClient, parse_object, post_json, post_sse
 from tollgate.config import ProviderConfig
 
 
 class OpenAIProvider:
-    def __init__(self, config: ProviderConfig, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, config: ProviderConfig, client: UpstreamClient | None = None) -> None:
         self.name = config.name
         self._url = f"{config.base_url}/chat/completions"
         self._embeddings_url = f"{config.base_url}/embeddings"
+        self._responses_url = f"{config.base_url}/responses"
+        self.apis = config.apis
         headers = {"content-type": "application/json"}
         if config.api_key:
             headers["authorization"] = f"Bearer {config.api_key}"
         self._headers = headers
-        timeout = httpx.Timeout(
-            config.timeout_seconds, connect=min(CONNECT_TIMEOUT_SECONDS, config.timeout_seconds)
-        )
-        self._client = client or httpx.AsyncClient(timeout=timeout, limits=LIMITS)
+        self._client = client or client_for(config)
 
     def _payload(self, call: ChatCall, *, stream: bool) -> bytes:
         body = dict(call.body)
@@ -61,22 +54,13 @@ class OpenAIProvider:
         return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
     async def complete(self, call: ChatCall) -> Completion:
-        try:
-            response = await self._client.post(
-                self._url, content=self._payload(call, stream=False), headers=self._headers
-            )
-        except httpx.HTTPError as exc:
-            raise error_for_exception(exc) from exc
-        if response.status_code >= 400:
-            raise error_for_status(response.status_code, response.content)
-        data = parse_object(response.content)
-        return Completion(body=response.content, data=data, usage=usage_from(data))
+        payload = self._payload(call, stream=False)
+        answer = await post_json(self._client, self._url, payload, self._headers)
+        return Completion(body=answer.raw, data=answer.data, usage=usage_from(answer.data))
 
     async def stream(self, call: ChatCall) -> AsyncGenerator[StreamChunk, None]:
-        request = self._client.build_request(
-            "POST", self._url, content=self._payload(call, stream=True), headers=self._headers
-        )
-        events = post_sse(self._client, request)
+        payload = self._payload(call, stream=True)
+        events = post_sse(self._client, self._url, payload, self._headers)
         try:
             async for data in events:
                 if data == "[DONE]":
@@ -92,16 +76,28 @@ class OpenAIProvider:
         # The body goes on as the client sent it, aimed at the served model.
         body = {**call.body, "model": call.served_model}
         payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        answer = await post_json(self._client, self._embeddings_url, payload, self._headers)
+        return Embeddings(body=answer.raw, usage=usage_from(answer.data))
+
+    async def respond(self, call: ChatCall) -> Completion:
+        """A Responses API call, passed through (its body is a Responses request)."""
+        if openai_responses.RESPONSES not in self.apis:
+            raise openai_responses.not_served(self.name)
+        return await openai_responses.respond(
+            self._client, self._responses_url, self._headers, call
+        )
+
+    async def respond_stream(self, call: ChatCall) -> AsyncGenerator[StreamChunk, None]:
+        if openai_responses.RESPONSES not in self.apis:
+            raise openai_responses.not_served(self.name)
+        events = openai_responses.respond_stream(
+            self._client, self._responses_url, self._headers, call
+        )
         try:
-            response = await self._client.post(
-                self._embeddings_url, content=payload, headers=self._headers
-            )
-        except httpx.HTTPError as exc:
-            raise error_for_exception(exc) from exc
-        if response.status_code >= 400:
-            raise error_for_status(response.status_code, response.content)
-        data = parse_object(response.content)
-        return Embeddings(body=response.content, usage=usage_from(data))
+            async for chunk in events:
+                yield chunk
+        finally:
+            await events.aclose()
 
     async def aclose(self) -> None:
         await self._client.aclose()
