@@ -175,7 +175,7 @@ def test_one_deadline_caps_every_attempt_and_wait(tmp_path: Path, metering: Fake
             elapsed = time.monotonic() - started
             (error,) = events.errors
             assert (error.http_status, error.code) == (504, "upstream_timeout")
-            assert 1.4 < elapsed < 2.5, elapsed  # not 4 attempts x 1 s
+            assert 1.4 < elapsed < 3.5, elapsed  # not 4 attempts x 1 s (room for a loaded machine)
             assert sum(world.calls().values()) == 2
             record = await metering.one(request.request_id)
             # The attempt the deadline cut had the prompt: billed once, as partial.
