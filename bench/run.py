@@ -81,7 +81,13 @@ def parse_args() -> argparse.Namespace:
         help="the working tree's `tollgate up` mode (default: its own default); split shows\n"
         "each service's CPU apart, also beside --compare's REV",
     )
-    p.add_argument("--profile", type=Path, metavar="DIR", help="py-spy each service, plain c=max")
+    p.add_argument("--profile", type=Path, metavar="DIR", help="py-spy each service, at c=max")
+    p.add_argument(
+        "--profile-case",
+        choices=("plain", "budgeted", "stream"),
+        default="plain",
+        help="the case --profile runs (default plain)",
+    )
     p.add_argument("--database-url", help="e.g. postgresql+psycopg://postgres@127.0.0.1/test")
     p.add_argument("--json", type=Path, help="also write the figures to this file")
     args = p.parse_args()
@@ -232,13 +238,15 @@ def bench(args: argparse.Namespace, home: Path, stack: ExitStack) -> int:
 def run_profile(
     args: argparse.Namespace, benches: list[Bench], loader: Loader, c: int
 ) -> tuple[str, Sample] | None:
-    """py-spy on every service while `plain` runs at concurrency `c` (the first suite);
-    the suite's label and what the run saw (its calls reach the ledger too)."""
+    """py-spy on every service while `--profile-case` runs at concurrency `c` (the first
+    suite); the suite's label and what the run saw (its calls reach the ledger too)."""
     py_spy = spy.find_py_spy()
     if py_spy is None:
         print("--profile: py-spy is not installed (`.venv/bin/pip install py-spy`)")
         return None
-    plain = next(b for b in benches if b.kind.name == "plain" and b.suite is not None)
+    plain = next(
+        b for b in benches if b.kind.name == args.profile_case and b.suite is not None
+    )
     assert plain.suite is not None
     seconds = max(round(args.duration), 5)
     print(f"\nprofiling {plain.target.name} at c={c} for {seconds} s with py-spy ...", flush=True)

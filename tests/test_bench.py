@@ -23,6 +23,7 @@ sys.path.insert(0, str(BENCH))
 import loadgen  # noqa: E402
 import procs  # noqa: E402
 import report  # noqa: E402
+import soak  # noqa: E402
 import spy  # noqa: E402
 import wrk  # noqa: E402
 
@@ -254,3 +255,29 @@ def test_own_time_counts_leaf_functions_of_collapsed_stacks() -> None:
     leaves, total = spy.own_time(collapsed)
     assert total == 100
     assert leaves == {"serve (grpc/_server.py)": 50, "loads (json/decoder.py)": 50}
+
+
+def _minutes(totals: list[float], calls: int = 6_000) -> list[soak.Minute]:
+    return [
+        soak.Minute(i + 1, calls, 0, {"front": t - 100.0, "back": 100.0})
+        for i, t in enumerate(totals)
+    ]
+
+
+def test_a_soak_is_flat_when_the_second_half_does_not_grow() -> None:
+    found = soak.verdicts(_minutes([280, 295, 298, 299, 300, 300, 301, 300, 302, 301]), 5.0)
+    assert found["calls"] == 60_000
+    assert found["rss_after_20000_mb"] == 299.0  # the fourth minute reached 20,000 calls
+    assert found["rss_met"] and found["flat"]
+    assert found["second_half_growth_mb"] == 1.0  # minute 10 against minute 5
+    assert found["peak_mb"] == 302.0
+
+
+def test_a_soak_that_keeps_growing_or_is_too_short_misses() -> None:
+    growing = soak.verdicts(_minutes([300, 310, 320, 330, 340, 350, 360, 370, 380, 390]), 5.0)
+    assert not growing["flat"] and growing["second_half_growth_mb"] == 50.0
+    assert growing["rss_met"]  # 330 MB after 20,000 calls, though it grows
+    short = soak.verdicts(_minutes([300, 300], calls=1_000), 5.0)
+    assert short["rss_after_20000_mb"] is None and not short["rss_met"]
+    over = soak.verdicts(_minutes([300, 450, 450], calls=10_000), 5.0)
+    assert over["rss_after_20000_mb"] == 450.0 and over["rss_met"] is False
