@@ -26,7 +26,7 @@ from pathlib import Path
 
 import grpc
 
-from services.router.delivery import MAX_BATCH, Delivery
+from services.router.delivery import LINGER_SECONDS, MAX_BATCH, Delivery
 from services.router.metrics import call_recorded, watch_spool
 from services.router.opencalls import (
     HEARTBEAT_SECONDS,
@@ -69,6 +69,7 @@ class UsageRecorder:
         heartbeat_interval: float = HEARTBEAT_SECONDS,
         fsync: bool = False,
         max_batch: int = MAX_BATCH,
+        linger: float = LINGER_SECONDS,
     ) -> None:
         self._spool = spool_dir
         self._addr = metering_addr
@@ -81,6 +82,7 @@ class UsageRecorder:
         self._heartbeat_interval = heartbeat_interval
         self._fsync = fsync
         self._max_batch = max_batch
+        self._linger = linger
         self._delivery: Delivery | None = None
         self._open = OpenCalls(spool_dir, fsync=fsync)
         self._channel: grpc.aio.Channel | None = None
@@ -111,6 +113,7 @@ class UsageRecorder:
             backoff_initial=self._backoff_initial,
             backoff_cap=self._backoff_cap,
             max_batch=self._max_batch,
+            linger=self._linger,
         )
         loop = asyncio.get_running_loop()
         self._sweeper = loop.create_task(self._sweep_forever())

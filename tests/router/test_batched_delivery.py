@@ -1,12 +1,15 @@
 """The recorder delivers usage records in batches (issue 12): whatever is queued goes
-in one Metering.RecordUsageBatch, a lone record at once; each record's answer decides
+in one Metering.RecordUsageBatch, and a record that finds the sender idle waits a
+linger (20 ms) for company (0: at once); each record's answer decides
 its spool file as RecordUsage's did (deleted once written, set aside when refused for
 good, kept and sent again otherwise); a Metering without the batch RPC, and a traced
 router, get the records one by one."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,7 +105,7 @@ def test_a_lone_record_goes_at_once_and_records_queued_meanwhile_go_in_one_batch
     spool = tmp_path / "spool"
 
     async def scenario() -> None:
-        recorder = UsageRecorder(spool, batching.addr)
+        recorder = UsageRecorder(spool, batching.addr, linger=0)
         await recorder.start()
         recorder.put(_record("first"))
         await eventually(lambda: recorder.pending == 0, what="the lone record delivered")
@@ -119,6 +122,32 @@ def test_a_lone_record_goes_at_once_and_records_queued_meanwhile_go_in_one_batch
         await eventually(lambda: recorder.pending == 0, what="all delivered")
         assert batching.batches[1:] == [["slow"], [f"queued-{n}" for n in range(5)]]
         assert _files(spool) == set() and batching.singles == []
+        await recorder.close()
+
+    run(scenario())
+
+
+def test_records_one_at_a_time_share_a_batch_within_the_linger(
+    tmp_path: Path, batching: BatchMetering
+) -> None:
+    spool = tmp_path / "spool"
+
+    async def scenario() -> None:
+        recorder = UsageRecorder(spool, batching.addr, linger=0.3)
+        await recorder.start()
+        started = time.monotonic()
+        for n in range(3):  # calls ending one after another, a few ms apart
+            recorder.put(_record(f"call-{n}"))
+            await asyncio.sleep(0.01)
+        await eventually(lambda: recorder.pending == 0, what="the three delivered")
+        waited = time.monotonic() - started
+        assert batching.batches == [["call-0", "call-1", "call-2"]]
+        assert waited >= 0.3  # the first waited the linger for the other two
+        assert _files(spool) == set()
+        # With the sender idle again, the next record waits a linger of its own.
+        recorder.put(_record("later"))
+        await eventually(lambda: recorder.pending == 0, what="the later one delivered")
+        assert batching.batches[1:] == [["later"]]
         await recorder.close()
 
     run(scenario())
