@@ -105,6 +105,32 @@ class Cheaper:
     threshold: downgrade.Threshold
 
 
+@dataclass(frozen=True)
+class _Call:
+    """One Authorize's request, as `authorize` was given it."""
+
+    request_id: str
+    project_id: str
+    key_id: str
+    model: str
+    size: CallSize
+    now: datetime
+    downgrade_model: str
+    candidates: tuple[str, ...]
+    downgrade_candidates: tuple[str, ...]
+    batch_id: str
+
+
+@dataclass(frozen=True)
+class _Decided:
+    """What the reads decided for a call a hard budget applies to: its caller, the
+    worst case to hold, and the downgrade on offer (None: none)."""
+
+    caller: AuthorizedKey
+    amount_nano: int
+    cheaper: Cheaper | None
+
+
 def reuse_ms_for(key_expires_at: datetime | None, batch_id: str, now: datetime) -> int:
     """How long an ALLOWED answer that held nothing may be reused by the gateway for
     the same key and call shape: at most REUSE_MS, never past the key's expiry, and
@@ -135,6 +161,9 @@ class ReservationBook:
         self.zone = zone or ZoneInfo("UTC")
         # (project, budget, period key) whose downgrade alert this process recorded.
         self._downgrade_alerted: set[tuple[str, int, str]] = set()
+        # Projects that had a hard budget at their last Authorize here: a hint of which
+        # transaction to begin with, never a decision (the reads decide, every time).
+        self._hard: dict[str, bool] = {}
 
     def month_of(self, at: datetime) -> str:
         return period_key("monthly", at, self.zone)
@@ -166,42 +195,70 @@ class ReservationBook:
         ttl = hold_ttl(hold_seconds, self.ttl)
         now = now or utcnow()
         size = CallSize(prompt_tokens, max_completion_tokens, choices)
+        call = _Call(
+            request_id,
+            project_id,
+            key_id,
+            model,
+            size,
+            now,
+            downgrade_model,
+            tuple(candidates),
+            tuple(downgrade_candidates),
+            batch_id,
+        )
+        if self._hard.get(project_id, False):
+            # Its project had a hard budget at its last Authorize here: read and reserve
+            # in one write transaction, not a read transaction and then a write one.
+            with self.engine.begin() as conn:
+                decided = self._decide(conn, call)
+                if isinstance(decided, Authorization):
+                    return decided
+                return self._reserve_in(conn, call, decided, ttl)
         with read_transaction(self.engine) as conn:
-            # The key, its project and whether a hard budget applies, read on every
-            # Authorize (never cached here): a revoked or paused key is refused from the
-            # next call that asks. Where nothing is held the gateway may reuse an
-            # ALLOWED answer for up to REUSE_MS without asking (reuse_ms_for).
-            project = conn.execute(queries.CALLER, {"key_id": key_id}).first()
-            if project is None or project.key_revoked_at is not None or project.id != project_id:
-                return Authorization(Decision.KEY_REVOKED, message=refusals.KEY_REVOKED)
-            if project.key_expires_at is not None and as_utc(project.key_expires_at) <= now:
-                return Authorization(Decision.KEY_EXPIRED, message=refusals.KEY_EXPIRED)
-            if project.key_paused_at is not None:
-                message = refusals.key_paused(project.key_paused_at)
-                return Authorization(Decision.KEY_PAUSED, message=message)
-            pricing = Pricing(project, self.usd_to_cny, batch=bool(batch_id))
-            prices = catalogue(conn, stamp_of(project)).at
-            worst = dearest(prices, [model, *candidates], size, pricing, now)
-            if worst.unpriced:
-                message = (
-                    refusals.not_priced(model)
-                    if worst.unpriced == model
-                    else refusals.fallback_not_priced(model, worst.unpriced)
-                )
-                return Authorization(Decision.MODEL_NOT_PRICED, message=message)
-            cheaper = None
-            if downgrade_model and downgrade_model != model and project.has_hard_budget:
-                models = [downgrade_model, *downgrade_candidates]
-                cheaper = self._cheaper(conn, (prices, pricing), models, size, now)
+            decided = self._decide(conn, call)
+        if isinstance(decided, Authorization):
+            return decided
+        with self.engine.begin() as conn:
+            return self._reserve_in(conn, call, decided, ttl)
+
+    def _decide(self, conn: Connection, call: _Call) -> Authorization | _Decided:
+        """What the reads alone decide: a refusal, an ALLOWED answer that holds nothing
+        (no hard budget applies), or the hold to take (`_Decided`)."""
+        # The key, its project and whether a hard budget applies, read on every
+        # Authorize (never cached here): a revoked or paused key is refused from the
+        # next call that asks. Where nothing is held the gateway may reuse an ALLOWED
+        # answer for up to REUSE_MS without asking (reuse_ms_for).
+        project = conn.execute(queries.CALLER, {"key_id": call.key_id}).first()
+        if project is None or project.key_revoked_at is not None or project.id != call.project_id:
+            return Authorization(Decision.KEY_REVOKED, message=refusals.KEY_REVOKED)
+        self._hard[call.project_id] = bool(project.has_hard_budget)
+        if project.key_expires_at is not None and as_utc(project.key_expires_at) <= call.now:
+            return Authorization(Decision.KEY_EXPIRED, message=refusals.KEY_EXPIRED)
+        if project.key_paused_at is not None:
+            message = refusals.key_paused(project.key_paused_at)
+            return Authorization(Decision.KEY_PAUSED, message=message)
+        pricing = Pricing(project, self.usd_to_cny, batch=bool(call.batch_id))
+        prices = catalogue(conn, stamp_of(project)).at
+        worst = dearest(prices, [call.model, *call.candidates], call.size, pricing, call.now)
+        if worst.unpriced:
+            message = (
+                refusals.not_priced(call.model)
+                if worst.unpriced == call.model
+                else refusals.fallback_not_priced(call.model, worst.unpriced)
+            )
+            return Authorization(Decision.MODEL_NOT_PRICED, message=message)
         if not project.has_hard_budget:
             # No hard limit: nothing to hold, and no write lock taken. Settlement prices
             # the call at its start time.
-            reuse = reuse_ms_for(project.key_expires_at, batch_id, now)
+            reuse = reuse_ms_for(project.key_expires_at, call.batch_id, call.now)
             return Authorization(Decision.ALLOWED, 0, project.currency, reuse_ms=reuse)
-        caller = AuthorizedKey(project, key_id, project.key_name)
-        return self._reserve(
-            request_id, caller, model, worst.amount_nano, now, cheaper, size, (ttl, batch_id)
-        )
+        cheaper = None
+        if call.downgrade_model and call.downgrade_model != call.model:
+            models = [call.downgrade_model, *call.downgrade_candidates]
+            cheaper = self._cheaper(conn, (prices, pricing), models, call.size, call.now)
+        caller = AuthorizedKey(project, call.key_id, project.key_name)
+        return _Decided(caller, worst.amount_nano, cheaper)
 
     @staticmethod
     def _cheaper(
@@ -220,86 +277,80 @@ class ReservationBook:
         worst = dearest(prices, models, size, pricing, now)
         return None if worst.unpriced else Cheaper(models[0], worst.amount_nano, threshold)
 
-    def _reserve(
-        self,
-        request_id: str,
-        caller: AuthorizedKey,
-        model: str,
-        amount: int,
-        now: datetime,
-        cheaper: Cheaper | None = None,
-        size: CallSize | None = None,
-        line: tuple[timedelta, str] | None = None,
+    def _reserve_in(
+        self, conn: Connection, call: _Call, decided: _Decided, ttl: timedelta
     ) -> Authorization:
-        """Hold `amount` (`line`: how long, and the batch; None: the default TTL, no batch)."""
-        ttl, batch_id = line or (self.ttl, "")
+        """Hold the call's worst case against each hard budget that applies, in `conn`'s
+        write transaction (`ttl`: how long the hold lasts unsettled)."""
+        request_id, now, size, batch_id = call.request_id, call.now, call.size, call.batch_id
+        caller, amount, cheaper = decided.caller, decided.amount_nano, decided.cheaper
+        model = call.model
         project = caller.project
         decision = Decision.ALLOWED
-        with self.engine.begin() as conn:
-            existing = conn.execute(queries.RESERVATION, {"request_id": request_id}).first()
-            if existing is not None:  # a repeated Authorize of the same request
-                if existing.state != ReservationState.OPEN:
-                    raise ValueError(f"request {request_id} has already finished")
-                if cheaper is not None and existing.model == cheaper.model:
-                    decision = Decision.DOWNGRADED
-                return Authorization(decision, existing.amount_nano, existing.currency)
-            # Read the budgets again inside the transaction: an operator may have just
-            # changed them.
-            rules = budgets_for_call(conn, project.id, caller.key_id, hard_only=True)
-            held = {rule.id: (rule.id, period_key(rule.period, now, self.zone)) for rule in rules}
-            counters = lock_counters(conn, held.values(), create=held.values())
-            if cheaper is not None:
-                past = downgrade.passed(cheaper.threshold, rules, held, counters, now, self.zone)
-                if past is not None:
-                    self._alert_downgrade(conn, project, past, model, cheaper.model, now)
-                    decision, model, amount = (
-                        Decision.DOWNGRADED,
-                        cheaper.model,
-                        cheaper.amount_nano,
-                    )
-            for rule in rules:
-                counter = counters[held[rule.id]]
-                if counter.committed_nano + counter.reserved_nano + amount > rule.amount_nano:
-                    key = held[rule.id][1]
-                    return Authorization(
-                        Decision.BUDGET_EXCEEDED,
-                        currency=project.currency,
-                        message=refusals.budget_exceeded(
-                            caller, rule, counter, amount, key, self.zone, size
-                        ),
-                    )
-            conn.execute(
-                queries.INSERT_RESERVATION,
+        existing = conn.execute(queries.RESERVATION, {"request_id": request_id}).first()
+        if existing is not None:  # a repeated Authorize of the same request
+            if existing.state != ReservationState.OPEN:
+                raise ValueError(f"request {request_id} has already finished")
+            if cheaper is not None and existing.model == cheaper.model:
+                decision = Decision.DOWNGRADED
+            return Authorization(decision, existing.amount_nano, existing.currency)
+        # Read the budgets again inside the transaction: an operator may have just
+        # changed them.
+        rules = budgets_for_call(conn, project.id, caller.key_id, hard_only=True)
+        held = {rule.id: (rule.id, period_key(rule.period, now, self.zone)) for rule in rules}
+        counters = lock_counters(conn, held.values(), create=held.values())
+        if cheaper is not None:
+            past = downgrade.passed(cheaper.threshold, rules, held, counters, now, self.zone)
+            if past is not None:
+                self._alert_downgrade(conn, project, past, model, cheaper.model, now)
+                decision, model, amount = (
+                    Decision.DOWNGRADED,
+                    cheaper.model,
+                    cheaper.amount_nano,
+                )
+        for rule in rules:
+            counter = counters[held[rule.id]]
+            if counter.committed_nano + counter.reserved_nano + amount > rule.amount_nano:
+                key = held[rule.id][1]
+                return Authorization(
+                    Decision.BUDGET_EXCEEDED,
+                    currency=project.currency,
+                    message=refusals.budget_exceeded(
+                        caller, rule, counter, amount, key, self.zone, size
+                    ),
+                )
+        conn.execute(
+            queries.INSERT_RESERVATION,
+            {
+                "request_id": request_id,
+                "project_id": project.id,
+                "key_id": caller.key_id,
+                "model": model,
+                "period": self.month_of(now),
+                "currency": project.currency,
+                "amount_nano": amount,
+                "state": ReservationState.OPEN,
+                "cost_nano": None,
+                "created_at": now,
+                "expires_at": now + ttl,
+                "batch_id": batch_id,
+            },
+        )
+        for counter_id in sorted(held.values()):
+            move(conn, counter_id, reserved=amount)
+        conn.execute(
+            queries.INSERT_HOLDS,
+            [
                 {
                     "request_id": request_id,
-                    "project_id": project.id,
-                    "key_id": caller.key_id,
-                    "model": model,
-                    "period": self.month_of(now),
-                    "currency": project.currency,
+                    "budget_id": b,
+                    "period_key": k,
                     "amount_nano": amount,
-                    "state": ReservationState.OPEN,
-                    "cost_nano": None,
-                    "created_at": now,
-                    "expires_at": now + ttl,
-                    "batch_id": batch_id,
-                },
-            )
-            for counter_id in sorted(held.values()):
-                move(conn, counter_id, reserved=amount)
-            conn.execute(
-                queries.INSERT_HOLDS,
-                [
-                    {
-                        "request_id": request_id,
-                        "budget_id": b,
-                        "period_key": k,
-                        "amount_nano": amount,
-                    }
-                    for b, k in held.values()
-                ],
-            )
-            return Authorization(decision, amount, project.currency)
+                }
+                for b, k in held.values()
+            ],
+        )
+        return Authorization(decision, amount, project.currency)
 
     def _alert_downgrade(
         self,
