@@ -244,9 +244,7 @@ def run_profile(
     if py_spy is None:
         print("--profile: py-spy is not installed (`.venv/bin/pip install py-spy`)")
         return None
-    plain = next(
-        b for b in benches if b.kind.name == args.profile_case and b.suite is not None
-    )
+    plain = next(b for b in benches if b.kind.name == args.profile_case and b.suite is not None)
     assert plain.suite is not None
     seconds = max(round(args.duration), 5)
     print(f"\nprofiling {plain.target.name} at c={c} for {seconds} s with py-spy ...", flush=True)
