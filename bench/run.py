@@ -20,15 +20,12 @@ import argparse
 import json
 import os
 import platform
-import shutil
-import signal
 import sys
-import tempfile
 import time
 from contextlib import ExitStack
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import compare
 import report
@@ -43,9 +40,9 @@ from suite import (
     Suite,
     budget_held,
     ledger_requests,
+    run_in_home,
     start_suite,
     suite_env,
-    tollgate_command,
 )
 from suite import tail as log_tail
 from upstream import start_upstream
@@ -300,26 +297,9 @@ def check_suite(label: str, suite: Suite, answered: int, in_flight: int) -> dict
     }
 
 
-def _interrupt(*_: object) -> NoReturn:
-    raise KeyboardInterrupt
-
-
 def main() -> int:
     args = parse_args()
-    signal.signal(signal.SIGTERM, _interrupt)  # outside the event loop; see measure
-    home = Path(tempfile.mkdtemp(prefix="tollgate-bench-"))
-    try:
-        tollgate_command()
-        with ExitStack() as stack:  # stops, in reverse order, whatever was started
-            return bench(args, home, stack)
-    except BenchError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("bench: interrupted; everything it started is stopped", file=sys.stderr)
-        return 130
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+    return run_in_home("bench", lambda home, stack: bench(args, home, stack))
 
 
 if __name__ == "__main__":

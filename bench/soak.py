@@ -16,18 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import signal
 import sys
-import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from measure import Loader, suite_benches
 from procs import Snapshot
-from suite import BenchError, ledger_requests, start_suite, suite_env, tollgate_command
+from suite import ledger_requests, run_in_home, start_suite, suite_env
 from upstream import start_upstream
 from wrk import find_wrk
 
@@ -144,26 +141,9 @@ def soak(args: argparse.Namespace, home: Path, stack: ExitStack) -> int:
     return 0 if ledger_ok and not errors else 1
 
 
-def _interrupt(*_: object) -> NoReturn:
-    raise KeyboardInterrupt
-
-
 def main() -> int:
     args = parse_args()
-    signal.signal(signal.SIGTERM, _interrupt)
-    home = Path(tempfile.mkdtemp(prefix="tollgate-soak-"))
-    try:
-        tollgate_command()
-        with ExitStack() as stack:
-            return soak(args, home, stack)
-    except BenchError as exc:
-        print(f"soak: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("soak: interrupted; everything it started is stopped", file=sys.stderr)
-        return 130
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+    return run_in_home("soak", lambda home, stack: soak(args, home, stack))
 
 
 if __name__ == "__main__":

@@ -15,13 +15,14 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 MODEL = "gpt-4o-mini"  # has a default price, so Budget.Authorize allows it
@@ -261,3 +262,27 @@ def budget_held(suite: Suite) -> tuple[str, str]:
     shown = json.loads(cli(suite.env, "budget", "list", "--project", BUDGETED, "--json"))
     line = next(b for b in shown if b.get("period") == "monthly")
     return str(line.get("spent")), str(line.get("reserved"))
+
+
+def _interrupt(*_: object) -> NoReturn:
+    raise KeyboardInterrupt
+
+
+def run_in_home(name: str, body: Callable[[Path, ExitStack], int]) -> int:
+    """`body(home, stack)` in a fresh temporary home, as a command's main: everything
+    `stack` started is stopped, in reverse order, and the home removed, on any exit
+    (SIGTERM and Ctrl-C included); a BenchError is printed as `name: ...` (exit 2)."""
+    signal.signal(signal.SIGTERM, _interrupt)  # outside the event loop; see measure
+    home = Path(tempfile.mkdtemp(prefix=f"tollgate-{name}-"))
+    try:
+        tollgate_command()
+        with ExitStack() as stack:
+            return body(home, stack)
+    except BenchError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted; everything it started is stopped", file=sys.stderr)
+        return 130
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
