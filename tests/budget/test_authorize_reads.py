@@ -1,5 +1,6 @@
-"""Authorize reads the key, its project, the price and whether a hard budget applies in
-one read transaction, on every call, with statements built once: nothing it reads is
+"""Authorize reads the key, its project, the price and whether a hard budget applies on
+every call, with statements built once (in one read transaction; for a project it last
+saw with a hard budget, inside the write transaction that holds): nothing it reads is
 cached, so a change an operator makes holds from the very next call. On SQLite and
 PostgreSQL."""
 
@@ -68,3 +69,23 @@ def test_a_changed_price_or_key_counts_from_the_next_call(db_url: str) -> None:
     admin.revoke_key(ledger.engine, ci)
     refused = ledger.authorize("d", project, ci, "demo", 1000, 1000, now=T0)
     assert refused.decision is Decision.KEY_REVOKED
+
+
+def test_a_project_seen_with_a_hard_budget_is_still_read_on_every_call(db_url: str) -> None:
+    # After a hold, Authorize begins with the write transaction and reads inside it;
+    # what it reads there still decides, as in the read transaction.
+    ledger, project, ci, _ = world(db_url)
+    budgets.set_budget(ledger.engine, "acme", period="monthly", amount="100")
+    assert held(ledger, "a", project, ci) == SMALL_NANO
+    assert held(ledger, "b", project, ci) == SMALL_NANO  # the one-transaction path
+    assert budgets.delete_budget(ledger.engine, "acme", period="monthly")
+    assert held(ledger, "c", project, ci) == 0  # the budget is gone: nothing held
+    assert reservations(ledger) == 2
+    budgets.set_budget(ledger.engine, "acme", period="monthly", amount="0.2")
+    assert held(ledger, "d", project, ci) == SMALL_NANO  # read again from the next call
+    over = ledger.authorize("e", project, ci, "demo", 1000, 1000, now=T0)
+    assert over.decision is Decision.BUDGET_EXCEEDED  # 0.126 held of 0.2: no room
+    admin.revoke_key(ledger.engine, ci)
+    refused = ledger.authorize("f", project, ci, "demo", 1000, 1000, now=T0)
+    assert refused.decision is Decision.KEY_REVOKED
+    assert reservations(ledger) == 3
