@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tollgate.reports.budget_use import percent_used
+from tollgate.reports.usage import forecast_json
 from tollgate.v1 import budget_pb2, metering_pb2
 
 JSON = dict[str, Any]
@@ -25,23 +26,6 @@ _COUNTS = (
     "reasoning_tokens",
     "cache_write_tokens",
 )
-
-
-def forecast_json(forecast: metering_pb2.Forecast) -> JSON:
-    return {
-        "month": forecast.month,
-        "as_of": forecast.as_of,
-        "currency": forecast.forecast.currency,
-        "spent": forecast.spent.amount,
-        "daily_average": forecast.daily_average.amount,
-        "window": {
-            "from": forecast.window_from or None,
-            "to": forecast.window_to or None,
-            "days": forecast.window_days,
-        },
-        "days_left": forecast.days_left,
-        "forecast": forecast.forecast.amount,
-    }
 
 
 def range_report_json(reply: metering_pb2.ReportResponse) -> JSON:
