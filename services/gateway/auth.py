@@ -25,7 +25,6 @@ changes `rotated_at`, which the watcher sees like any other change.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import logging
 import time
@@ -35,11 +34,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 
 from services.gateway.caller import Caller
 from services.gateway.errors import ApiError, invalid_key
+from services.gateway.watched_cache import WatchedCache
 from tollgate.db import as_utc, read_transaction, utcnow
 from tollgate.db.models import ApiKey, Project
 from tollgate.keys import PREFIX, hash_secret
@@ -130,7 +129,9 @@ class _Expiring:
         self._items.clear()
 
 
-class KeyCache:
+class KeyCache(WatchedCache):
+    what = "api_keys"
+
     def __init__(
         self,
         engine: Engine,
@@ -141,22 +142,11 @@ class KeyCache:
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
+        super().__init__(watch_seconds)
         self.engine = engine
         self._now = now
         self._entries = _Expiring(capacity, ttl_seconds, clock)
-        self._watch_seconds = watch_seconds
-        self._watcher: asyncio.Task[None] | None = None
-        self._fingerprint: tuple[Any, ...] | None = None
-        self._listeners: list[Callable[[], None]] = []
         self.lookups = 0  # database reads of one key, for tests and metrics
-
-    def on_change(self, listener: Callable[[], None]) -> None:
-        """Call `listener` whenever the cache is dropped for a change of keys."""
-        self._listeners.append(listener)
-
-    def _changed(self) -> None:
-        for listener in self._listeners:
-            listener()
 
     def _lookup(self, key_hash: str) -> tuple[Entry, datetime | None]:
         """What the secret with this hash is, and until when that holds (None: no end)."""
@@ -205,28 +195,8 @@ class KeyCache:
         with read_transaction(self.engine) as conn:
             return tuple(conn.execute(query).one())
 
-    async def check_version(self) -> bool:
-        """Drop the cache when the keys changed since the last check; whether they had."""
-        fingerprint = await asyncio.to_thread(self._read_fingerprint)
-        changed = self._fingerprint is not None and fingerprint != self._fingerprint
-        if changed:
-            self._entries.clear()
-            self._changed()
-        self._fingerprint = fingerprint
-        return changed
-
-    async def _watch(self) -> None:
-        while True:
-            try:
-                await self.check_version()
-            except SQLAlchemyError as exc:
-                # Entries still expire on their own; try again at the next tick.
-                log.warning("cannot check the api_keys version: %s", exc)
-            await asyncio.sleep(self._watch_seconds)
-
-    def _start_watching(self) -> None:
-        if self._watcher is None or self._watcher.done():
-            self._watcher = asyncio.get_running_loop().create_task(self._watch())
+    def _drop(self) -> None:
+        self._entries.clear()
 
     def cached(self, secret: str) -> Entry | None:
         """What the cache knows of a secret, without reading the database."""
@@ -255,10 +225,4 @@ class KeyCache:
     def forget(self, secret: str, verdict: Verdict = Verdict.REVOKED) -> None:
         """Budget said the key is revoked (or expired): refuse it from now on."""
         self._entries.put(hash_secret(secret), verdict)
-        self._changed()
-
-    async def aclose(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+        self._notify()

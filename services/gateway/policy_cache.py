@@ -10,7 +10,6 @@ No request reads the database for a project or key whose policy it has seen."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -18,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import SQLAlchemyError
 
+from services.gateway.watched_cache import WatchedCache
 from tollgate.db import read_transaction
 from tollgate.db.routing_models import KEY_POLICIES, PROJECT_POLICIES, models_of
 from tollgate.routing_config import Priority
@@ -55,7 +54,9 @@ def _priority(text: str | None) -> Priority | None:
     return Priority(text) if text in set(Priority) else None
 
 
-class PolicyCache:
+class PolicyCache(WatchedCache):
+    what = "policies"
+
     def __init__(
         self,
         engine: Engine,
@@ -64,19 +65,12 @@ class PolicyCache:
         watch_seconds: float = WATCH_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__(watch_seconds)
         self.engine = engine
         self._ttl = ttl_seconds
-        self._watch_seconds = watch_seconds
         self._clock = clock
         self._entries: dict[tuple[str, str], tuple[float, ProjectRules | KeyRules]] = {}
-        self._fingerprint: tuple[Any, ...] | None = None
-        self._watcher: asyncio.Task[None] | None = None
-        self._listeners: list[Callable[[], None]] = []
         self.lookups = 0  # database reads of one policy, for tests
-
-    def on_change(self, listener: Callable[[], None]) -> None:
-        """Call `listener` whenever the cache is dropped for a change of policies."""
-        self._listeners.append(listener)
 
     def _read(self, project_id: str, key_id: str) -> tuple[ProjectRules, KeyRules]:
         with read_transaction(self.engine) as conn:
@@ -129,31 +123,5 @@ class PolicyCache:
             keys = conn.execute(select(func.count(), func.max(KEY_POLICIES.c.updated_at))).one()
         return (*projects, *keys)
 
-    async def check_version(self) -> bool:
-        """Drop the cache when a policy changed since the last check; whether one had."""
-        fingerprint = await asyncio.to_thread(self._read_fingerprint)
-        changed = self._fingerprint is not None and fingerprint != self._fingerprint
-        if changed:
-            self._entries.clear()
-            for listener in self._listeners:
-                listener()
-        self._fingerprint = fingerprint
-        return changed
-
-    async def _watch(self) -> None:
-        while True:
-            try:
-                await self.check_version()
-            except SQLAlchemyError as exc:
-                log.warning("cannot check the policies' version: %s", exc)
-            await asyncio.sleep(self._watch_seconds)
-
-    def _start_watching(self) -> None:
-        if self._watcher is None or self._watcher.done():
-            self._watcher = asyncio.get_running_loop().create_task(self._watch())
-
-    async def aclose(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+    def _drop(self) -> None:
+        self._entries.clear()
