@@ -38,7 +38,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, Row, select
 
 from services.budget import downgrade, queries, refusals
-from services.budget.budgets import budgets_for_call, lock_counters, move
+from services.budget.budgets import (
+    BudgetRule,
+    Counter,
+    CounterId,
+    budgets_for_call,
+    lock_counters,
+    move,
+)
 from services.budget.catalogue import PriceLookup, catalogue, stamp_of
 from services.budget.holds import (
     CallSize,
@@ -93,6 +100,8 @@ class Authorization:
     message: str = ""
     # How long the caller may reuse an ALLOWED answer without asking (reuse_ms_for).
     reuse_ms: int = 0
+    # The model held at (DOWNGRADED: the cheaper one); "" where nothing is held.
+    model: str = ""
 
 
 @dataclass(frozen=True)
@@ -106,19 +115,26 @@ class Cheaper:
 
 
 @dataclass(frozen=True)
-class _Call:
-    """One Authorize's request, as `authorize` was given it."""
+class AuthorizeCall:
+    """One Authorize's request: reserve the worst case of `model` and each of
+    `candidates` for a call of this size (see ReservationBook.authorize)."""
 
     request_id: str
     project_id: str
     key_id: str
     model: str
-    size: CallSize
-    now: datetime
-    downgrade_model: str
-    candidates: tuple[str, ...]
-    downgrade_candidates: tuple[str, ...]
-    batch_id: str
+    prompt_tokens: int
+    max_completion_tokens: int
+    choices: int = 1
+    downgrade_model: str = ""
+    candidates: tuple[str, ...] = ()
+    downgrade_candidates: tuple[str, ...] = ()
+    batch_id: str = ""
+    hold_seconds: int = 0
+
+    @property
+    def size(self) -> CallSize:
+        return CallSize(self.prompt_tokens, self.max_completion_tokens, self.choices)
 
 
 @dataclass(frozen=True)
@@ -129,6 +145,17 @@ class _Decided:
     caller: AuthorizedKey
     amount_nano: int
     cheaper: Cheaper | None
+    ttl: timedelta  # how long the hold lasts unsettled
+
+
+@dataclass(frozen=True)
+class _Taken:
+    """A call held in a batch: its answer, and the counters its hold moves."""
+
+    call: AuthorizeCall
+    answer: Authorization
+    ttl: timedelta
+    counters: tuple[CounterId, ...]
 
 
 def reuse_ms_for(key_expires_at: datetime | None, batch_id: str, now: datetime) -> int:
@@ -191,56 +218,83 @@ class ReservationBook:
         `downgrade_model`, a project past its downgrade threshold is DOWNGRADED:
         reserved at that model and `downgrade_candidates` instead. A batch line
         (`batch_id`) is reserved at the batch price; `hold_seconds` (0: the default TTL)
-        is how long the hold lasts unsettled."""
-        ttl = hold_ttl(hold_seconds, self.ttl)
-        now = now or utcnow()
-        size = CallSize(prompt_tokens, max_completion_tokens, choices)
-        call = _Call(
+        is how long the hold lasts unsettled. ValueError (HoldTooLong) when the hold
+        asked is too long, or the request has finished already."""
+        call = AuthorizeCall(
             request_id,
             project_id,
             key_id,
             model,
-            size,
-            now,
+            prompt_tokens,
+            max_completion_tokens,
+            choices,
             downgrade_model,
             tuple(candidates),
             tuple(downgrade_candidates),
             batch_id,
+            hold_seconds,
         )
-        if self._hard.get(project_id, False):
-            # Its project had a hard budget at its last Authorize here: read and reserve
+        return self.authorize_call(call, now=now)
+
+    def authorize_call(self, call: AuthorizeCall, *, now: datetime | None = None) -> Authorization:
+        """`authorize` of one AuthorizeCall."""
+        outcome = self.authorize_many([call], now=now)[0]
+        if isinstance(outcome, ValueError):
+            raise outcome
+        return outcome
+
+    def authorize_many(
+        self, calls: Sequence[AuthorizeCall], *, now: datetime | None = None
+    ) -> list[Authorization | ValueError]:
+        """Each call decided as `authorize` would decide it alone, in order, in one
+        read transaction and one write transaction for them all: the counters the
+        calls hold against are locked once, in sorted order, so batches of two
+        replicas queue like single calls and never deadlock. One outcome a call: its
+        Authorization, or the ValueError `authorize` would raise for it (nothing is
+        held for that call)."""
+        now = now or utcnow()
+        ids = [call.request_id for call in calls]
+        if len(set(ids)) < len(ids):  # a request twice: each in turn, as if alone
+            return [self.authorize_many([call], now=now)[0] for call in calls]
+        if any(self._hard.get(call.project_id, False) for call in calls):
+            # A project had a hard budget at its last Authorize here: read and reserve
             # in one write transaction, not a read transaction and then a write one.
             with self.engine.begin() as conn:
-                decided = self._decide(conn, call)
-                if isinstance(decided, Authorization):
-                    return decided
-                return self._reserve_in(conn, call, decided, ttl)
+                decided = [self._decide(conn, call, now) for call in calls]
+                return self._reserve_all(conn, calls, decided, now)
         with read_transaction(self.engine) as conn:
-            decided = self._decide(conn, call)
-        if isinstance(decided, Authorization):
-            return decided
+            decided = [self._decide(conn, call, now) for call in calls]
+        if not any(isinstance(d, _Decided) for d in decided):
+            return [d for d in decided if not isinstance(d, _Decided)]
         with self.engine.begin() as conn:
-            return self._reserve_in(conn, call, decided, ttl)
+            return self._reserve_all(conn, calls, decided, now)
 
-    def _decide(self, conn: Connection, call: _Call) -> Authorization | _Decided:
+    def _decide(
+        self, conn: Connection, call: AuthorizeCall, now: datetime
+    ) -> Authorization | ValueError | _Decided:
         """What the reads alone decide: a refusal, an ALLOWED answer that holds nothing
-        (no hard budget applies), or the hold to take (`_Decided`)."""
+        (no hard budget applies), the hold to take (`_Decided`), or HoldTooLong."""
+        try:
+            ttl = hold_ttl(call.hold_seconds, self.ttl)
+        except HoldTooLong as exc:
+            return exc
         # The key, its project and whether a hard budget applies, read on every
         # Authorize (never cached here): a revoked or paused key is refused from the
         # next call that asks. Where nothing is held the gateway may reuse an ALLOWED
         # answer for up to REUSE_MS without asking (reuse_ms_for).
+        size = call.size
         project = conn.execute(queries.CALLER, {"key_id": call.key_id}).first()
         if project is None or project.key_revoked_at is not None or project.id != call.project_id:
             return Authorization(Decision.KEY_REVOKED, message=refusals.KEY_REVOKED)
         self._hard[call.project_id] = bool(project.has_hard_budget)
-        if project.key_expires_at is not None and as_utc(project.key_expires_at) <= call.now:
+        if project.key_expires_at is not None and as_utc(project.key_expires_at) <= now:
             return Authorization(Decision.KEY_EXPIRED, message=refusals.KEY_EXPIRED)
         if project.key_paused_at is not None:
             message = refusals.key_paused(project.key_paused_at)
             return Authorization(Decision.KEY_PAUSED, message=message)
         pricing = Pricing(project, self.usd_to_cny, batch=bool(call.batch_id))
         prices = catalogue(conn, stamp_of(project)).at
-        worst = dearest(prices, [call.model, *call.candidates], call.size, pricing, call.now)
+        worst = dearest(prices, [call.model, *call.candidates], size, pricing, now)
         if worst.unpriced:
             message = (
                 refusals.not_priced(call.model)
@@ -251,14 +305,14 @@ class ReservationBook:
         if not project.has_hard_budget:
             # No hard limit: nothing to hold, and no write lock taken. Settlement prices
             # the call at its start time.
-            reuse = reuse_ms_for(project.key_expires_at, call.batch_id, call.now)
+            reuse = reuse_ms_for(project.key_expires_at, call.batch_id, now)
             return Authorization(Decision.ALLOWED, 0, project.currency, reuse_ms=reuse)
         cheaper = None
         if call.downgrade_model and call.downgrade_model != call.model:
             models = [call.downgrade_model, *call.downgrade_candidates]
-            cheaper = self._cheaper(conn, (prices, pricing), models, call.size, call.now)
+            cheaper = self._cheaper(conn, (prices, pricing), models, size, now)
         caller = AuthorizedKey(project, call.key_id, project.key_name)
-        return _Decided(caller, worst.amount_nano, cheaper)
+        return _Decided(caller, worst.amount_nano, cheaper, ttl)
 
     @staticmethod
     def _cheaper(
@@ -277,37 +331,82 @@ class ReservationBook:
         worst = dearest(prices, models, size, pricing, now)
         return None if worst.unpriced else Cheaper(models[0], worst.amount_nano, threshold)
 
-    def _reserve_in(
-        self, conn: Connection, call: _Call, decided: _Decided, ttl: timedelta
+    def _reserve_all(
+        self,
+        conn: Connection,
+        calls: Sequence[AuthorizeCall],
+        decided: Sequence[Authorization | ValueError | _Decided],
+        now: datetime,
+    ) -> list[Authorization | ValueError]:
+        """Hold each decided call's worst case against every hard budget that applies
+        to it, in `conn`'s write transaction; a call already answered keeps its
+        answer. The budgets are read again here (an operator may have just changed
+        them), then every counter the calls need is locked at once, in sorted order."""
+        outcomes: list[Authorization | ValueError] = []
+        wanted: list[tuple[int, AuthorizeCall, _Decided, list[BudgetRule]]] = []
+        for index, (call, answer) in enumerate(zip(calls, decided, strict=True)):
+            if not isinstance(answer, _Decided):
+                outcomes.append(answer)
+                continue
+            try:
+                repeated = self._repeated(conn, call, answer)
+            except ValueError as exc:
+                outcomes.append(exc)
+                continue
+            outcomes.append(repeated or Authorization(Decision.ALLOWED))
+            if repeated is None:
+                rules = budgets_for_call(conn, call.project_id, call.key_id, hard_only=True)
+                wanted.append((index, call, answer, rules))
+        counter_ids = {
+            (rule.id, period_key(rule.period, now, self.zone))
+            for *_, rules in wanted
+            for rule in rules
+        }
+        counters = lock_counters(conn, counter_ids, create=counter_ids)
+        taken: list[_Taken] = []
+        for index, call, answer, rules in wanted:
+            held = {rule.id: (rule.id, period_key(rule.period, now, self.zone)) for rule in rules}
+            outcome = self._take(conn, call, answer, (rules, held, counters), now)
+            outcomes[index] = outcome
+            if outcome.decision in (Decision.ALLOWED, Decision.DOWNGRADED):
+                taken.append(_Taken(call, outcome, answer.ttl, tuple(held.values())))
+        self._write_holds(conn, taken, now)
+        return outcomes
+
+    @staticmethod
+    def _repeated(conn: Connection, call: AuthorizeCall, decided: _Decided) -> Authorization | None:
+        """The answer to a repeated Authorize of a request that holds already (None:
+        a new request); ValueError when that request has finished."""
+        existing = conn.execute(queries.RESERVATION, {"request_id": call.request_id}).first()
+        if existing is None:
+            return None
+        if existing.state != ReservationState.OPEN:
+            raise ValueError(f"request {call.request_id} has already finished")
+        cheaper = decided.cheaper
+        decision = Decision.ALLOWED
+        if cheaper is not None and existing.model == cheaper.model:
+            decision = Decision.DOWNGRADED
+        return Authorization(decision, existing.amount_nano, existing.currency)
+
+    def _take(
+        self,
+        conn: Connection,
+        call: AuthorizeCall,
+        decided: _Decided,
+        budgets: tuple[list[BudgetRule], dict[int, CounterId], dict[CounterId, Counter]],
+        now: datetime,
     ) -> Authorization:
-        """Hold the call's worst case against each hard budget that applies, in `conn`'s
-        write transaction (`ttl`: how long the hold lasts unsettled)."""
-        request_id, now, size, batch_id = call.request_id, call.now, call.size, call.batch_id
+        """Decide one call against the locked counters as they stand (the calls before
+        it in the batch included), and count its hold in them when it fits."""
+        rules, held, counters = budgets
         caller, amount, cheaper = decided.caller, decided.amount_nano, decided.cheaper
-        model = call.model
         project = caller.project
         decision = Decision.ALLOWED
-        existing = conn.execute(queries.RESERVATION, {"request_id": request_id}).first()
-        if existing is not None:  # a repeated Authorize of the same request
-            if existing.state != ReservationState.OPEN:
-                raise ValueError(f"request {request_id} has already finished")
-            if cheaper is not None and existing.model == cheaper.model:
-                decision = Decision.DOWNGRADED
-            return Authorization(decision, existing.amount_nano, existing.currency)
-        # Read the budgets again inside the transaction: an operator may have just
-        # changed them.
-        rules = budgets_for_call(conn, project.id, caller.key_id, hard_only=True)
-        held = {rule.id: (rule.id, period_key(rule.period, now, self.zone)) for rule in rules}
-        counters = lock_counters(conn, held.values(), create=held.values())
         if cheaper is not None:
             past = downgrade.passed(cheaper.threshold, rules, held, counters, now, self.zone)
             if past is not None:
-                self._alert_downgrade(conn, project, past, model, cheaper.model, now)
-                decision, model, amount = (
-                    Decision.DOWNGRADED,
-                    cheaper.model,
-                    cheaper.amount_nano,
-                )
+                self._alert_downgrade(conn, project, past, call.model, cheaper.model, now)
+                decision, amount = Decision.DOWNGRADED, cheaper.amount_nano
         for rule in rules:
             counter = counters[held[rule.id]]
             if counter.committed_nano + counter.reserved_nano + amount > rule.amount_nano:
@@ -316,41 +415,58 @@ class ReservationBook:
                     Decision.BUDGET_EXCEEDED,
                     currency=project.currency,
                     message=refusals.budget_exceeded(
-                        caller, rule, counter, amount, key, self.zone, size
+                        caller, rule, counter, amount, key, self.zone, call.size
                     ),
                 )
+        for counter_id in set(held.values()):
+            counter = counters[counter_id]
+            counters[counter_id] = Counter(counter.committed_nano, counter.reserved_nano + amount)
+        model = cheaper.model if decision is Decision.DOWNGRADED and cheaper else call.model
+        return Authorization(decision, amount, project.currency, model=model)
+
+    def _write_holds(self, conn: Connection, taken: Sequence[_Taken], now: datetime) -> None:
+        """The reservations, their holds and the counters' moves of the calls taken: one
+        statement a table, one move a counter (in sorted order)."""
+        if not taken:
+            return
         conn.execute(
             queries.INSERT_RESERVATION,
-            {
-                "request_id": request_id,
-                "project_id": project.id,
-                "key_id": caller.key_id,
-                "model": model,
-                "period": self.month_of(now),
-                "currency": project.currency,
-                "amount_nano": amount,
-                "state": ReservationState.OPEN,
-                "cost_nano": None,
-                "created_at": now,
-                "expires_at": now + ttl,
-                "batch_id": batch_id,
-            },
-        )
-        for counter_id in sorted(held.values()):
-            move(conn, counter_id, reserved=amount)
-        conn.execute(
-            queries.INSERT_HOLDS,
             [
                 {
-                    "request_id": request_id,
-                    "budget_id": b,
-                    "period_key": k,
-                    "amount_nano": amount,
+                    "request_id": t.call.request_id,
+                    "project_id": t.call.project_id,
+                    "key_id": t.call.key_id,
+                    "model": t.answer.model,
+                    "period": self.month_of(now),
+                    "currency": t.answer.currency,
+                    "amount_nano": t.answer.reserved_nano,
+                    "state": ReservationState.OPEN,
+                    "cost_nano": None,
+                    "created_at": now,
+                    "expires_at": now + t.ttl,
+                    "batch_id": t.call.batch_id,
                 }
-                for b, k in held.values()
+                for t in taken
             ],
         )
-        return Authorization(decision, amount, project.currency)
+        moves: dict[CounterId, int] = {}
+        for t in taken:
+            for counter_id in t.counters:
+                moves[counter_id] = moves.get(counter_id, 0) + t.answer.reserved_nano
+        for counter_id in sorted(moves):
+            move(conn, counter_id, reserved=moves[counter_id])
+        holds = [
+            {
+                "request_id": t.call.request_id,
+                "budget_id": budget_id,
+                "period_key": key,
+                "amount_nano": t.answer.reserved_nano,
+            }
+            for t in taken
+            for budget_id, key in t.counters
+        ]
+        if holds:
+            conn.execute(queries.INSERT_HOLDS, holds)
 
     def _alert_downgrade(
         self,

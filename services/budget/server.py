@@ -18,6 +18,7 @@ from services.budget.holds import MAX_BATCH_ID, MAX_HOLD_SECONDS
 from services.budget.reference import SettleTerms, parse_fraction
 from services.budget.reservations import (
     Authorization,
+    AuthorizeCall,
     Decision,
     ReservationBook,
     SettleCall,
@@ -85,6 +86,55 @@ def _terms(request: budget_pb2.SettleRequest) -> SettleTerms:
     )
 
 
+def _authorize_call(request: budget_pb2.AuthorizeRequest) -> AuthorizeCall:
+    """The call an AuthorizeRequest asks to reserve; ValueError when it is malformed."""
+    if not request.request_id or not request.caller.project_id or not request.model:
+        raise ValueError("request_id, caller and model needed")
+    if min(request.prompt_tokens_estimate, request.max_completion_tokens, request.choices) < 0:
+        raise ValueError("token counts cannot be negative")
+    if len(request.batch_id) > MAX_BATCH_ID:
+        raise ValueError(f"batch_id: at most {MAX_BATCH_ID} characters")
+    if not 0 <= request.hold_seconds <= MAX_HOLD_SECONDS:
+        raise ValueError(f"hold_seconds must be 0 to {MAX_HOLD_SECONDS}")
+    return AuthorizeCall(
+        request.request_id,
+        request.caller.project_id,
+        request.caller.key_id,
+        request.model,
+        request.prompt_tokens_estimate,
+        request.max_completion_tokens,
+        choices=max(request.choices, 1),
+        downgrade_model=request.downgrade_model,
+        candidates=tuple(request.candidate_models),
+        downgrade_candidates=tuple(request.downgrade_candidate_models),
+        batch_id=request.batch_id,
+        hold_seconds=request.hold_seconds,
+    )
+
+
+def _authorized(result: Authorization) -> budget_pb2.AuthorizeResponse:
+    metrics.AUTHORIZATIONS.labels(result.decision.value).inc()
+    return budget_pb2.AuthorizeResponse(
+        decision=_DECISIONS[result.decision],
+        reserved=_money(result.reserved_nano, result.currency),
+        message=result.message,
+        reuse_ms=result.reuse_ms,
+    )
+
+
+def _failed(code: grpc.StatusCode, message: str) -> budget_pb2.AuthorizeOutcome:
+    return budget_pb2.AuthorizeOutcome(code=code.value[0], error=message)
+
+
+def _outcome(result: Authorization | ValueError | None) -> budget_pb2.AuthorizeOutcome:
+    """One call's outcome in a batch: what Authorize alone would answer, or fail with."""
+    if result is None:
+        return _failed(grpc.StatusCode.INTERNAL, "authorize failed")
+    if isinstance(result, ValueError):
+        return _failed(grpc.StatusCode.FAILED_PRECONDITION, str(result))
+    return budget_pb2.AuthorizeOutcome(response=_authorized(result))
+
+
 def _settle_call(request: budget_pb2.SettleRequest) -> SettleCall:
     """The settlement a SettleRequest asks for; ValueError when it is malformed."""
     if not request.request_id or not request.caller.project_id:
@@ -128,49 +178,60 @@ class BudgetServicer(
     def Authorize(
         self, request: budget_pb2.AuthorizeRequest, context: grpc.ServicerContext
     ) -> budget_pb2.AuthorizeResponse:
-        if not request.request_id or not request.caller.project_id or not request.model:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "request_id, caller and model needed")
-        if min(request.prompt_tokens_estimate, request.max_completion_tokens, request.choices) < 0:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "token counts cannot be negative")
-        if len(request.batch_id) > MAX_BATCH_ID:
-            message = f"batch_id: at most {MAX_BATCH_ID} characters"
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
-        if not 0 <= request.hold_seconds <= MAX_HOLD_SECONDS:
-            message = f"hold_seconds must be 0 to {MAX_HOLD_SECONDS}"
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
+        try:
+            call = _authorize_call(request)
+        except ValueError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         with TRACER.start_as_current_span(
             "budget.authorize",
             context=telemetry.incoming_context(context.invocation_metadata()),
             attributes={"tollgate.request_id": request.request_id},
         ) as span:
             try:
-                result = self._authorize(request)
+                result = self.ledger.authorize_call(call)
             except ValueError as exc:
                 context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
             span.set_attribute("tollgate.decision", result.decision.value)
-        metrics.AUTHORIZATIONS.labels(result.decision.value).inc()
-        return budget_pb2.AuthorizeResponse(
-            decision=_DECISIONS[result.decision],
-            reserved=_money(result.reserved_nano, result.currency),
-            message=result.message,
-            reuse_ms=result.reuse_ms,
-        )
+        return _authorized(result)
 
-    def _authorize(self, request: budget_pb2.AuthorizeRequest) -> Authorization:
-        return self.ledger.authorize(
-            request.request_id,
-            request.caller.project_id,
-            request.caller.key_id,
-            request.model,
-            request.prompt_tokens_estimate,
-            request.max_completion_tokens,
-            choices=max(request.choices, 1),
-            downgrade_model=request.downgrade_model,
-            candidates=request.candidate_models,
-            downgrade_candidates=request.downgrade_candidate_models,
-            batch_id=request.batch_id,
-            hold_seconds=request.hold_seconds,
-        )
+    def AuthorizeBatch(
+        self, request: budget_pb2.AuthorizeBatchRequest, context: grpc.ServicerContext
+    ) -> budget_pb2.AuthorizeBatchResponse:
+        """Every Authorize of the batch, each as Authorize would answer it alone, in one
+        read and one write transaction (ReservationBook.authorize_many). A malformed
+        call fails alone (INVALID_ARGUMENT in its outcome). When the batch's
+        transaction fails, each call is decided in its own, and one that still fails
+        answers INTERNAL (the others are decided)."""
+        outcomes: list[budget_pb2.AuthorizeOutcome] = []
+        calls: list[tuple[int, AuthorizeCall]] = []
+        for index, each in enumerate(request.calls):
+            try:
+                calls.append((index, _authorize_call(each)))
+                outcomes.append(budget_pb2.AuthorizeOutcome())  # decided below
+            except ValueError as exc:
+                outcomes.append(_failed(grpc.StatusCode.INVALID_ARGUMENT, str(exc)))
+        with TRACER.start_as_current_span(
+            "budget.authorize_batch",
+            context=telemetry.incoming_context(context.invocation_metadata()),
+            attributes={"tollgate.calls": len(calls)},
+        ):
+            decided: list[Authorization | ValueError | None]
+            try:
+                decided = list(self.ledger.authorize_many([call for _, call in calls]))
+            except Exception:
+                log.exception("a batch of %d authorizes failed; deciding one by one", len(calls))
+                decided = [self._authorize_alone(call) for _, call in calls]
+        for (index, _), outcome in zip(calls, decided, strict=True):
+            outcomes[index] = _outcome(outcome)
+        return budget_pb2.AuthorizeBatchResponse(outcomes=outcomes)
+
+    def _authorize_alone(self, call: AuthorizeCall) -> Authorization | ValueError | None:
+        """One call of a failed batch in its own transaction; None when it fails too."""
+        try:
+            return self.ledger.authorize_many([call])[0]
+        except Exception:
+            log.exception("authorize of %s failed", call.request_id)
+            return None
 
     def Settle(
         self, request: budget_pb2.SettleRequest, context: grpc.ServicerContext

@@ -48,6 +48,28 @@ class AuthorizeRequest(_message.Message):
     hold_seconds: int
     def __init__(self, request_id: _Optional[str] = ..., caller: _Optional[_Union[_common_pb2.Caller, _Mapping]] = ..., model: _Optional[str] = ..., prompt_tokens_estimate: _Optional[int] = ..., max_completion_tokens: _Optional[int] = ..., choices: _Optional[int] = ..., downgrade_model: _Optional[str] = ..., candidate_models: _Optional[_Iterable[str]] = ..., downgrade_candidate_models: _Optional[_Iterable[str]] = ..., batch_id: _Optional[str] = ..., hold_seconds: _Optional[int] = ...) -> None: ...
 
+class AuthorizeBatchRequest(_message.Message):
+    __slots__ = ("calls",)
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    calls: _containers.RepeatedCompositeFieldContainer[AuthorizeRequest]
+    def __init__(self, calls: _Optional[_Iterable[_Union[AuthorizeRequest, _Mapping]]] = ...) -> None: ...
+
+class AuthorizeBatchResponse(_message.Message):
+    __slots__ = ("outcomes",)
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    outcomes: _containers.RepeatedCompositeFieldContainer[AuthorizeOutcome]
+    def __init__(self, outcomes: _Optional[_Iterable[_Union[AuthorizeOutcome, _Mapping]]] = ...) -> None: ...
+
+class AuthorizeOutcome(_message.Message):
+    __slots__ = ("response", "code", "error")
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    response: AuthorizeResponse
+    code: int
+    error: str
+    def __init__(self, response: _Optional[_Union[AuthorizeResponse, _Mapping]] = ..., code: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
+
 class AuthorizeResponse(_message.Message):
     __slots__ = ("decision", "reserved", "message", "reuse_ms")
     class Decision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):

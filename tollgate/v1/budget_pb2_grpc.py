@@ -41,6 +41,11 @@ class BudgetStub:
                 request_serializer=tollgate_dot_v1_dot_budget__pb2.AuthorizeRequest.SerializeToString,
                 response_deserializer=tollgate_dot_v1_dot_budget__pb2.AuthorizeResponse.FromString,
                 _registered_method=True)
+        self.AuthorizeBatch = channel.unary_unary(
+                '/tollgate.v1.Budget/AuthorizeBatch',
+                request_serializer=tollgate_dot_v1_dot_budget__pb2.AuthorizeBatchRequest.SerializeToString,
+                response_deserializer=tollgate_dot_v1_dot_budget__pb2.AuthorizeBatchResponse.FromString,
+                _registered_method=True)
         self.Settle = channel.unary_unary(
                 '/tollgate.v1.Budget/Settle',
                 request_serializer=tollgate_dot_v1_dot_budget__pb2.SettleRequest.SerializeToString,
@@ -215,6 +220,17 @@ class BudgetServicer:
 
     def Authorize(self, request, context):
         """Reserve the worst-case cost of a call, or refuse it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AuthorizeBatch(self, request, context):
+        """Many Authorizes at once, each decided exactly as Authorize would decide it
+        alone, in order, in as few transactions as the store allows (the gateway
+        sends the calls that arrive while another Authorize is on its way). One
+        outcome per call, in order: a call Authorize would fail (INVALID_ARGUMENT,
+        FAILED_PRECONDITION) fails alone, with that code in its outcome.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -459,6 +475,11 @@ def add_BudgetServicer_to_server(servicer, server):
                     request_deserializer=tollgate_dot_v1_dot_budget__pb2.AuthorizeRequest.FromString,
                     response_serializer=tollgate_dot_v1_dot_budget__pb2.AuthorizeResponse.SerializeToString,
             ),
+            'AuthorizeBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.AuthorizeBatch,
+                    request_deserializer=tollgate_dot_v1_dot_budget__pb2.AuthorizeBatchRequest.FromString,
+                    response_serializer=tollgate_dot_v1_dot_budget__pb2.AuthorizeBatchResponse.SerializeToString,
+            ),
             'Settle': grpc.unary_unary_rpc_method_handler(
                     servicer.Settle,
                     request_deserializer=tollgate_dot_v1_dot_budget__pb2.SettleRequest.FromString,
@@ -654,6 +675,33 @@ class Budget:
             '/tollgate.v1.Budget/Authorize',
             tollgate_dot_v1_dot_budget__pb2.AuthorizeRequest.SerializeToString,
             tollgate_dot_v1_dot_budget__pb2.AuthorizeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AuthorizeBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tollgate.v1.Budget/AuthorizeBatch',
+            tollgate_dot_v1_dot_budget__pb2.AuthorizeBatchRequest.SerializeToString,
+            tollgate_dot_v1_dot_budget__pb2.AuthorizeBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,
