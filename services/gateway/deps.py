@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from services.gateway.auth import KeyCache
+from services.gateway.authorizer import Authorizer
 from services.gateway.catalog import ModelCatalog
 from services.gateway.cost_header import CostQuotes
 from services.gateway.decisions import DecisionCache
@@ -13,6 +14,8 @@ from services.gateway.gate import Gate
 from services.gateway.policy_cache import PolicyCache
 from services.gateway.ratelimit import Limiter
 from tollgate.v1 import budget_pb2_grpc, metering_pb2_grpc, responses_pb2_grpc, router_pb2_grpc
+
+AUTHORIZE_TIMEOUT_SECONDS = 5.0
 
 
 @dataclass
@@ -30,8 +33,11 @@ class Deps:
     # Budget's reusable ALLOWED answers (decisions.py): dropped whole when a key or a
     # policy changes.
     decisions: DecisionCache = field(default_factory=DecisionCache)
+    # Authorize calls to `budget`, in batches when many are in flight (authorizer.py).
+    authorizer: Authorizer = field(init=False)
 
     def __post_init__(self) -> None:
+        self.authorizer = Authorizer(self.budget, AUTHORIZE_TIMEOUT_SECONDS)
         if self.costs is None:
             self.costs = CostQuotes(self.budget)
         self.keys.on_change(self.decisions.clear)

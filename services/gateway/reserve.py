@@ -16,17 +16,16 @@ from dataclasses import dataclass
 import grpc
 
 from services.gateway.auth import EXPIRED_MESSAGE, Verdict
+from services.gateway.authorizer import AuthorizeFailed
 from services.gateway.caller import caller_proto
 from services.gateway.context import CallContext
 from services.gateway.decisions import Shape
 from services.gateway.deps import Deps
 from services.gateway.errors import ApiError, bad_request, budget_exceeded, invalid_key, unavailable
-from tollgate import telemetry
 from tollgate.v1 import budget_pb2
 
 log = logging.getLogger(__name__)
 
-AUTHORIZE_TIMEOUT_SECONDS = 5.0
 RELEASE_TIMEOUT_SECONDS = 5.0
 Decision = budget_pb2.AuthorizeResponse
 
@@ -70,7 +69,7 @@ async def authorize(deps: Deps, ctx: CallContext, hold: Hold) -> bool:
     if shape is not None and deps.decisions.allowed(shape):
         return False
     try:
-        answer = await deps.budget.Authorize(
+        answer = await deps.authorizer.authorize(
             budget_pb2.AuthorizeRequest(
                 request_id=ctx.request_id,
                 caller=caller_proto(ctx.caller, hold.end_user),
@@ -83,14 +82,10 @@ async def authorize(deps: Deps, ctx: CallContext, hold: Hold) -> bool:
                 downgrade_candidate_models=hold.downgrade_candidate_models,
                 batch_id=hold.batch_id,
                 hold_seconds=hold.hold_seconds,
-            ),
-            timeout=AUTHORIZE_TIMEOUT_SECONDS,
-            # Ride out a budget replica's restart instead of failing at once.
-            wait_for_ready=True,
-            metadata=telemetry.outgoing_metadata(),
+            )
         )
-    except grpc.aio.AioRpcError as exc:
-        log.warning("authorize %s failed: %s", ctx.request_id, exc.code())
+    except AuthorizeFailed as exc:
+        log.warning("authorize %s failed: %s", ctx.request_id, exc.code)
         raise unavailable("budget") from None
     if answer.decision == Decision.ALLOWED:
         if shape is not None:
