@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import subprocess
 import sys
 import threading
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from services.budget.admin import budgets
 from services.budget.admin import operations as admin
 from services.budget.prices import seed_prices
 from tests.e2e.suite import free_port
@@ -166,4 +168,64 @@ def test_two_replicas_hold_the_hard_limit_under_500_concurrent_calls(
     assert (row.committed_nano, row.reserved_nano, holds) == (total, 0, 0)
     assert (settled[0], settled[1]) == (len(first) + len(second), total)
     assert total <= limit_nano
+    engine.dispose()
+
+
+def test_two_replicas_deciding_batches_of_many_keys_never_deadlock_or_overshoot(
+    postgres_url: str, replicas: list[str], tmp_path: Path
+) -> None:
+    """AuthorizeBatch requests of calls of six keys in shuffled orders, two replicas at
+    once: each batch locks the counters of its project and of several keys, so two
+    batches locking in different orders would deadlock. Every call is decided (no
+    batch falls back to one by one), the project's limit and each key's hold."""
+    engine = make_engine(postgres_url, pool_size=2, max_overflow=0)
+    seed_prices(engine, load_settings({"TOLLGATE_HOME": "/nonexistent"}))
+    project = admin.create_project(engine, "mesh", monthly_budget=PER_CALL * 60).id
+    keys = [admin.create_key(engine, "mesh").info.id for _ in range(6)]
+    for key in keys:  # room for 15 calls a key: 90 in all, more than the project's 60
+        budgets.set_budget(engine, "mesh", key_id=key, period="monthly", amount=PER_CALL * 15)
+    rng = random.Random(7)
+
+    async def race() -> list[tuple[str, budget_pb2.AuthorizeOutcome]]:
+        channels = [aio_channel(addr) for addr in replicas]
+        stubs = [budget_pb2_grpc.BudgetStub(channel) for channel in channels]
+        batches = []
+        for b in range(40):
+            calls = [(f"m{b}-{i}", rng.choice(keys)) for i in range(rng.randint(2, 12))]
+            batches.append(calls)
+        try:
+            replies = await asyncio.gather(
+                *(
+                    stubs[n % 2].AuthorizeBatch(
+                        budget_pb2.AuthorizeBatchRequest(
+                            calls=[authorize(rid, project, key) for rid, key in calls]
+                        ),
+                        timeout=60,
+                    )
+                    for n, calls in enumerate(batches)
+                )
+            )
+        finally:
+            for channel in channels:
+                await channel.close()
+        return [
+            (key, outcome)
+            for calls, reply in zip(batches, replies, strict=True)
+            for (_, key), outcome in zip(calls, reply.outcomes, strict=True)
+        ]
+
+    outcomes = asyncio.run(race())
+    assert all(outcome.code == 0 for _, outcome in outcomes)
+    allowed = [key for key, o in outcomes if o.response.decision == o.response.ALLOWED]
+    assert len(outcomes) > 60 and len(allowed) == 60
+    assert max(allowed.count(key) for key in keys) <= 15
+    with engine.connect() as conn:
+        counters = {
+            row.budget_id: row.reserved_nano for row in conn.execute(select(BUDGET_COUNTERS))
+        }
+        holds = conn.execute(select(func.count()).select_from(HOLDS)).scalar_one()
+    assert holds == 2 * 60  # each call held on its key and on the project
+    assert max(counters.values()) == 60 * 126_000_000
+    for n in range(2):
+        assert "one by one" not in (tmp_path / f"budget{n}.log").read_text()
     engine.dispose()
