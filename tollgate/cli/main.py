@@ -29,7 +29,9 @@ GROUPS = ("all", "front", "back")
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    from tollgate import telemetry
+    from tollgate import gcfreeze, telemetry
+
+    gcfreeze.freeze_later()
 
     if args.service in GROUPS:
         from tollgate.cli import one_process
