@@ -23,7 +23,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from tollgate import inprocess
+from tollgate import inprocess, inprocess_blocking
 from tollgate.config import Settings
 from tollgate.grpc_metadata import AddMetadata, AioMetadataChannel, MetadataChannel, chain
 from tollgate.grpcauth import AioTokenServerInterceptor, TokenMetadata, TokenServerInterceptor
@@ -135,6 +135,8 @@ def sync_channel(addr: str, credential: InternalCredential | None = None) -> grp
         )
     else:
         channel = grpc.insecure_channel(addr, options=CHANNEL_OPTIONS)
+    # A blocking service this process hosts is called in process.
+    channel = inprocess_blocking.channel(addr, channel)
     add = _metadata(credential)
     return channel if add is None else MetadataChannel(channel, add)
 
@@ -184,6 +186,8 @@ def run_sync_server(
     _listen(name, server, listen)
     server.start()
     _mark_serving(health_servicer, (service for _, service in adders))
+    # Also to callers in this process, when it hosts them too (inprocess_blocking.py).
+    inprocess_blocking.register(name, [add for add, _ in adders])
     log.info("%s serving gRPC on %s", name, listen)
 
     stopped = stop or threading.Event()
@@ -196,6 +200,7 @@ def run_sync_server(
         signal.signal(signal.SIGINT, _stop)
     stopped.wait()
     log.info("%s stopping", name)
+    inprocess_blocking.unregister(name)
     health_servicer.enter_graceful_shutdown()
     server.stop(grace=5).wait()
     if on_stop:

@@ -69,13 +69,18 @@ def expects(service: str) -> bool:
     return service in _expected.values()
 
 
+def service_at(addr: str) -> str | None:
+    """The service this process hosts at `addr`, if it does."""
+    return _expected.get(addr)
+
+
 def forget() -> None:
     """No in-process calls any more (tests)."""
     _expected.clear()
     _services.clear()
 
 
-class _Capture:
+class Capture:
     """What `add_*Servicer_to_server` calls on a server, keeping the handlers."""
 
     def __init__(self) -> None:
@@ -97,7 +102,7 @@ def register(service: str, adders: Sequence[Callable[[Any], None]]) -> None:
     when this process expects to host it; the unary and server-streaming async ones."""
     if not expects(service):
         return
-    capture = _Capture()
+    capture = Capture()
     for add in adders:
         add(capture)
     scoped = AioScoped()

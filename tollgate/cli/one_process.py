@@ -18,8 +18,9 @@ Each service narrows the settings it is handed to its own secrets (for_service).
 
 The gateway calls the router on their shared event loop in process (tollgate/inprocess.py:
 the same handlers, messages serialized both ways, no sockets nor gRPC machinery between
-them), while the router's gRPC server still serves its address to every other caller;
-TOLLGATE_IN_PROCESS_CALLS=0 sends those calls over loopback gRPC too.
+them), and Metering calls Budget in process in the caller's thread
+(tollgate/inprocess_blocking.py), while each gRPC server still serves its address to
+every other caller; TOLLGATE_IN_PROCESS_CALLS=0 sends those calls over loopback gRPC too.
 
 SIGTERM or SIGINT stops them in the order split mode does: the gateway first (no new
 calls; the calls in flight finish), then the router (it delivers its usage spool to
@@ -113,9 +114,10 @@ async def host(settings: Settings, group: str = "all") -> int:
     stop = asyncio.Event()
     install_async_stop(stop)
     if inprocess.enabled():
-        for name in ON_THE_LOOP:
-            if name in GROUPS[group]:
-                inprocess.expect(settings.addrs[name], name)
+        # Calls between the services hosted here skip the network: on the event loop
+        # (inprocess.py) or between the blocking ones (inprocess_blocking.py).
+        for name in GROUPS[group]:
+            inprocess.expect(settings.addrs[name], name)
     running = [_start_thread(settings, name) for name in THREADED if name in GROUPS[group]]
     running += [_start_task(settings, name) for name in ON_THE_LOOP if name in GROUPS[group]]
     failed = ""
