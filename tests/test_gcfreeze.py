@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-import time
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -33,14 +33,15 @@ def test_freeze_moves_what_is_alive_out_of_the_collections_way(unfrozen: None) -
     assert alive[-1] == [9_999]
 
 
-def test_freeze_later_freezes_at_each_delay(unfrozen: None) -> None:
-    gcfreeze.freeze_later((0.05, 1.5))
-    deadline = time.monotonic() + 5
-    while gc.get_freeze_count() == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    first = gc.get_freeze_count()
-    assert first > 0
-    keep = [[n] for n in range(5_000)]
-    while gc.get_freeze_count() < first + 4_000 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert gc.get_freeze_count() >= first + 4_000 and keep
+def test_freeze_later_freezes_once_at_each_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+    done = threading.Semaphore(0)
+    calls: list[str] = []
+
+    def freeze() -> None:
+        calls.append(threading.current_thread().name)
+        done.release()
+
+    monkeypatch.setattr(gcfreeze, "freeze", freeze)
+    gcfreeze.freeze_later((0.01, 0.02))
+    assert done.acquire(timeout=30) and done.acquire(timeout=30)
+    assert calls == ["gc-freeze", "gc-freeze"]
