@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import gc
 import threading
+import weakref
 from collections.abc import Iterator
 
 import pytest
 
 from tollgate import gcfreeze
+
+
+class _Node:
+    next: object = None
 
 
 @pytest.fixture
@@ -26,10 +31,12 @@ def test_freeze_moves_what_is_alive_out_of_the_collections_way(unfrozen: None) -
     assert gc.get_freeze_count() >= 10_000
     assert len(gc.get_objects(generation=2)) < before - 10_000
     # Garbage made after the freeze is still collected.
-    cycle: list[object] = []
-    cycle.append(cycle)
+    cycle = _Node()
+    cycle.next = cycle
+    gone = weakref.ref(cycle)
     del cycle
-    assert gc.collect() >= 1
+    gc.collect()
+    assert gone() is None
     assert alive[-1] == [9_999]
 
 
