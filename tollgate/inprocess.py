@@ -187,6 +187,18 @@ class _MultiCallable:
         )
 
 
+Serializers = tuple[Callable[[Any], bytes] | None, Callable[[bytes], Any] | None]
+
+
+def serializers(args: Sequence[Any], kwargs: Mapping[str, Any]) -> Serializers:
+    """The request serializer and response deserializer a channel's `unary_unary` (or
+    `unary_stream`) was given, by position or by name."""
+    return (
+        kwargs.get("request_serializer", args[0] if args else None),
+        kwargs.get("response_deserializer", args[1] if len(args) > 1 else None),
+    )
+
+
 class InProcessChannel(grpc.aio.Channel):
     """A channel to a service hosted in this process: in process when it can be
     (see the module's docstring), else through `real`."""
@@ -196,13 +208,7 @@ class InProcessChannel(grpc.aio.Channel):
         self._real = real
 
     def _in_process(self, method: str, real: Any, *args: Any, **kwargs: Any) -> _MultiCallable:
-        return _MultiCallable(
-            self._service,
-            method,
-            real,
-            kwargs.get("request_serializer", args[0] if args else None),
-            kwargs.get("response_deserializer", args[1] if len(args) > 1 else None),
-        )
+        return _MultiCallable(self._service, method, real, *serializers(args, kwargs))
 
     def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
         real = self._real.unary_unary(method, *args, **kwargs)

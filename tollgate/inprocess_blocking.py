@@ -203,13 +203,7 @@ class BlockingInProcessChannel(grpc.Channel):
 
     def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
         real = self._real.unary_unary(method, *args, **kwargs)
-        return _UnaryUnary(
-            self._service,
-            method,
-            real,
-            kwargs.get("request_serializer", args[0] if args else None),
-            kwargs.get("response_deserializer", args[1] if len(args) > 1 else None),
-        )
+        return _UnaryUnary(self._service, method, real, *inprocess.serializers(args, kwargs))
 
     def unary_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
         return self._real.unary_stream(method, *args, **kwargs)
