@@ -145,8 +145,9 @@ def _handler(service: str, method: str) -> tuple[_Service, grpc.RpcMethodHandler
     return kept, handler
 
 
-class _MultiCallable:
-    """A unary-unary or unary-stream method of an InProcessChannel."""
+class Method:
+    """A method of an in-process channel: its service and name, the real channel's
+    method for calls that cannot be made in process, and the caller's serializers."""
 
     def __init__(
         self,
@@ -161,6 +162,10 @@ class _MultiCallable:
         self._real = real
         self._serialize = request_serializer
         self._deserialize = response_deserializer
+
+
+class _MultiCallable(Method):
+    """A unary-unary or unary-stream method of an InProcessChannel."""
 
     def __call__(
         self,

@@ -144,19 +144,8 @@ class Context:
         return "in-process"
 
 
-class _UnaryUnary:
+class _UnaryUnary(inprocess.Method):
     """A unary-unary method of a BlockingInProcessChannel."""
-
-    def __init__(
-        self,
-        service: str,
-        method: str,
-        real: Any,
-        request_serializer: Callable[[Any], bytes] | None,
-        response_deserializer: Callable[[bytes], Any] | None,
-    ) -> None:
-        self._service, self._method, self._real = service, method, real
-        self._serialize, self._deserialize = request_serializer, response_deserializer
 
     def __call__(
         self,

@@ -343,7 +343,8 @@ class ReservationBook:
         answer. The budgets are read again here (an operator may have just changed
         them), then every counter the calls need is locked at once, in sorted order."""
         outcomes: list[Authorization | ValueError] = []
-        wanted: list[tuple[int, AuthorizeCall, _Decided, list[BudgetRule]]] = []
+        wanted: list[tuple[int, AuthorizeCall, _Decided, list[BudgetRule], dict[int, CounterId]]]
+        wanted = []
         for index, (call, answer) in enumerate(zip(calls, decided, strict=True)):
             if not isinstance(answer, _Decided):
                 outcomes.append(answer)
@@ -356,16 +357,12 @@ class ReservationBook:
             outcomes.append(repeated or Authorization(Decision.ALLOWED))
             if repeated is None:
                 rules = budgets_for_call(conn, call.project_id, call.key_id, hard_only=True)
-                wanted.append((index, call, answer, rules))
-        counter_ids = {
-            (rule.id, period_key(rule.period, now, self.zone))
-            for *_, rules in wanted
-            for rule in rules
-        }
+                held = {r.id: (r.id, period_key(r.period, now, self.zone)) for r in rules}
+                wanted.append((index, call, answer, rules, held))
+        counter_ids = {counter_id for *_, held in wanted for counter_id in held.values()}
         counters = lock_counters(conn, counter_ids, create=counter_ids)
         taken: list[_Taken] = []
-        for index, call, answer, rules in wanted:
-            held = {rule.id: (rule.id, period_key(rule.period, now, self.zone)) for rule in rules}
+        for index, call, answer, rules, held in wanted:
             outcome = self._take(conn, call, answer, (rules, held, counters), now)
             outcomes[index] = outcome
             if outcome.decision in (Decision.ALLOWED, Decision.DOWNGRADED):

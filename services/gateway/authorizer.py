@@ -95,13 +95,10 @@ class Authorizer:
         task = asyncio.get_running_loop().create_task(self._send(batch))
         task.add_done_callback(_log_crash)
 
-    async def _send(
-        self,
-        batch: list[Waiting],
-    ) -> None:
+    async def _send(self, batch: list[Waiting]) -> None:
         try:
             if len(batch) == 1 or not self._batches:
-                await asyncio.gather(*(self._one(request, answer) for request, answer in batch))
+                await self._each(batch)
                 return
             try:
                 reply = await self.budget.AuthorizeBatch(
@@ -113,7 +110,7 @@ class Authorizer:
                 if exc.code() is grpc.StatusCode.UNIMPLEMENTED:
                     log.warning("budget has no AuthorizeBatch; authorizing one call at a time")
                     self._batches = False
-                    await asyncio.gather(*(self._one(request, answer) for request, answer in batch))
+                    await self._each(batch)
                     return
                 for _, answer in batch:
                     _fail(answer, AuthorizeFailed(exc.code(), exc.details() or ""))
@@ -137,11 +134,11 @@ class Authorizer:
                 _fail(answer, AuthorizeFailed(grpc.StatusCode.CANCELLED, "not sent"))
             self._send_waiting()
 
-    async def _one(
-        self,
-        request: budget_pb2.AuthorizeRequest,
-        answer: Answer,
-    ) -> None:
+    async def _each(self, batch: list[Waiting]) -> None:
+        """Each call of `batch` asked alone, at once."""
+        await asyncio.gather(*(self._one(request, answer) for request, answer in batch))
+
+    async def _one(self, request: budget_pb2.AuthorizeRequest, answer: Answer) -> None:
         try:
             result = await self._alone(request)
         except AuthorizeFailed as exc:
