@@ -56,7 +56,7 @@ class Scripted(budget_pb2_grpc.BudgetServicer):
 
 
 @pytest.fixture
-def hosted() -> Iterator[tuple[str, Seen, threading.Event]]:
+def hosted() -> Iterator[tuple[str, Seen, threading.Event, threading.Thread]]:
     """The scripted Budget served by run_sync_server from a thread, expected here."""
     use_credential(InternalCredential(TOKEN))
     addr = f"127.0.0.1:{free_port()}"
@@ -70,7 +70,7 @@ def hosted() -> Iterator[tuple[str, Seen, threading.Event]]:
     thread.start()
     try:
         grpc.channel_ready_future(grpc.insecure_channel(addr)).result(timeout=10)
-        yield addr, seen, stop
+        yield addr, seen, stop, thread
     finally:
         stop.set()
         thread.join(timeout=15)
@@ -79,9 +79,9 @@ def hosted() -> Iterator[tuple[str, Seen, threading.Event]]:
 
 
 def test_the_in_process_call_ends_as_the_grpc_call_does(
-    hosted: tuple[str, Seen, threading.Event],
+    hosted: tuple[str, Seen, threading.Event, threading.Thread],
 ) -> None:
-    addr, seen, _ = hosted
+    addr, seen, _, _ = hosted
     stub = budget_pb2_grpc.BudgetStub(sync_channel(addr))
     request = budget_pb2.ReleaseRequest(request_id="r-1")
     answer = stub.Release(request, metadata=(("x-probe", "kept"),), timeout=5)
@@ -105,9 +105,9 @@ def test_the_in_process_call_ends_as_the_grpc_call_does(
 
 
 def test_over_grpc_the_same_call_ends_the_same_way(
-    hosted: tuple[str, Seen, threading.Event],
+    hosted: tuple[str, Seen, threading.Event, threading.Thread],
 ) -> None:
-    addr, seen, _ = hosted
+    addr, seen, _, _ = hosted
     inprocess_blocking.unregister("budget")  # as when the service has not started yet
     stub = budget_pb2_grpc.BudgetStub(sync_channel(addr))
     assert stub.Release(budget_pb2.ReleaseRequest(request_id="r-2"), timeout=5).released
@@ -119,9 +119,9 @@ def test_over_grpc_the_same_call_ends_the_same_way(
 
 
 def test_a_service_not_hosted_here_is_called_over_grpc(
-    hosted: tuple[str, Seen, threading.Event],
+    hosted: tuple[str, Seen, threading.Event, threading.Thread],
 ) -> None:
-    addr, seen, _ = hosted
+    addr, seen, _, _ = hosted
     inprocess.forget()  # this process no longer says it hosts Budget at `addr`
     stub = budget_pb2_grpc.BudgetStub(sync_channel(addr))
     assert stub.Release(budget_pb2.ReleaseRequest(request_id="r-3"), timeout=5).released
@@ -129,15 +129,13 @@ def test_a_service_not_hosted_here_is_called_over_grpc(
 
 
 def test_a_stopped_service_is_called_over_grpc(
-    hosted: tuple[str, Seen, threading.Event],
+    hosted: tuple[str, Seen, threading.Event, threading.Thread],
 ) -> None:
-    addr, seen, stop = hosted
+    addr, seen, stop, thread = hosted
     stub = budget_pb2_grpc.BudgetStub(sync_channel(addr))
     stop.set()
-    deadline_calls = 0
-    while inprocess_blocking._handlers.get("budget") and deadline_calls < 500:
-        threading.Event().wait(0.01)
-        deadline_calls += 1
+    thread.join(timeout=15)  # the server has stopped, and its handlers are gone
+    assert not thread.is_alive() and "budget" not in inprocess_blocking._handlers
     with pytest.raises(grpc.RpcError) as gone:
         stub.Release(budget_pb2.ReleaseRequest(request_id="r-4"), timeout=2)
     assert gone.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)

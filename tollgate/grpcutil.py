@@ -184,10 +184,11 @@ def run_sync_server(
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     _listen(name, server, listen)
+    # Also to callers in this process, when it hosts them too (inprocess_blocking.py);
+    # before the port answers, so whoever saw it answer is called in process.
+    inprocess_blocking.register(name, [add for add, _ in adders])
     server.start()
     _mark_serving(health_servicer, (service for _, service in adders))
-    # Also to callers in this process, when it hosts them too (inprocess_blocking.py).
-    inprocess_blocking.register(name, [add for add, _ in adders])
     log.info("%s serving gRPC on %s", name, listen)
 
     stopped = stop or threading.Event()
