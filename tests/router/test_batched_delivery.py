@@ -1,6 +1,7 @@
 """The recorder delivers usage records in batches (issue 12): whatever is queued goes
 in one Metering.RecordUsageBatch, and a record that finds the sender idle waits a
-linger (20 ms) for company (0: at once); each record's answer decides
+linger for company (0: at once), as does the first record queued while a batch was in
+flight; each record's answer decides
 its spool file as RecordUsage's did (deleted once written, set aside when refused for
 good, kept and sent again otherwise); a Metering without the batch RPC, and a traced
 router, get the records one by one."""
@@ -148,6 +149,26 @@ def test_records_one_at_a_time_share_a_batch_within_the_linger(
         recorder.put(_record("later"))
         await eventually(lambda: recorder.pending == 0, what="the later one delivered")
         assert batching.batches[1:] == [["later"]]
+        await recorder.close()
+
+    run(scenario())
+
+
+def test_records_queued_behind_a_batch_in_flight_wait_the_linger_too(
+    tmp_path: Path, batching: BatchMetering
+) -> None:
+    async def scenario() -> None:
+        recorder = UsageRecorder(tmp_path, batching.addr, linger=0.3)
+        await recorder.start()
+        batching.gate.clear()
+        recorder.put(_record("a"))
+        await eventually(batching.arrived.is_set, what="the first batch in flight")
+        recorder.put(_record("b"))  # queued while "a" is in flight
+        batching.gate.set()
+        await eventually(lambda: recorder.pending == 1, what="the first batch answered")
+        recorder.put(_record("c"))  # within "b"'s linger: they share a batch
+        await eventually(lambda: recorder.pending == 0, what="all delivered")
+        assert batching.batches == [["a"], ["b", "c"]]
         await recorder.close()
 
     run(scenario())
