@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -142,7 +141,9 @@ def tree_cpu(pid: int) -> float:
     return sum(every[p].cpu_s for p in procs.tree(pid, every) if p in every)
 
 
-def measure(binary: str, home: Path, port: int, pid: int, concurrency: int, seconds: float) -> Any:
+def measure(
+    binary: str, home: Path, port: int, pid: int, concurrency: int, seconds: float
+) -> tuple[Sample, float]:
     target = Target("server", f"http://127.0.0.1:{port}/v1/chat/completions", {})
     wrk.run(binary, home, target, REQUEST, concurrency, 1)  # warm up
     before = tree_cpu(pid)
@@ -174,11 +175,9 @@ def main() -> None:
                 with running(server, port, home) as pid:
                     for c in levels:
                         sample, cpu = measure(binary, home, port, pid, c, args.duration)
-                        held = results.get((server.name, c))
-                        if held:
-                            held[0].add(sample)
-                            sample, cpu = held[0], held[1] + cpu
-                        results[(server.name, c)] = (sample, cpu)
+                        total, spent = results.setdefault((server.name, c), (Sample(), 0.0))
+                        total.add(sample)
+                        results[(server.name, c)] = (total, spent + cpu)
         report(results, levels)
 
 
@@ -209,5 +208,4 @@ def report(results: dict[tuple[str, int], tuple[Sample, float]], levels: list[in
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONPATH", str(HERE.parent))
     main()
